@@ -1,0 +1,96 @@
+"""Personas shared by every app's tests: an owner whose store is tested, and an outsider who
+must be refused everything of it."""
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from quotas.models import EndCustomer, Plan
+from quotas.sessions import session_mint
+from quotas.tests.factories import EndCustomerFactory, PlanFactory
+from stores.models import ApiKey, Membership, Store
+from stores.tests.factories import ApiKeyFactory, StoreFactory, UserFactory, give_credits
+
+INTERNAL_SECRET = "test-internal-secret"
+
+
+@dataclass
+class Persona:
+    user: Any
+    store: Store
+    key: ApiKey
+    publishable: ApiKey
+    plan: Plan
+    customer: EndCustomer
+
+    @property
+    def secret(self) -> str:
+        return self.key.plaintext  # type: ignore[attr-defined]
+
+    def token(self, customer: EndCustomer | None = None, expires_in: int = 900) -> str:
+        return session_mint(customer=customer or self.customer, expires_in=expires_in).token
+
+    def refresh(self) -> None:
+        self.store.refresh_from_db()
+
+
+def make_persona(name: str, credits: int = 100, quota: int = 10) -> Persona:
+    user = UserFactory(username=f"{name}@example.com")
+    store = StoreFactory(name=f"{name.title()} Shop")
+    Membership.objects.create(user=user, store=store, role=Membership.Role.OWNER)
+    if credits:
+        give_credits(store, credits)
+    plan = PlanFactory(store=store, monthly_try_ons=quota)
+    return Persona(
+        user=user,
+        store=store,
+        key=ApiKeyFactory(store=store),
+        publishable=ApiKeyFactory(store=store, kind=ApiKey.Kind.PUBLISHABLE),
+        plan=plan,
+        customer=EndCustomerFactory(store=store, plan=plan, external_id=f"{name}-shopper"),
+    )
+
+
+@pytest.fixture
+def owner(db: None) -> Persona:
+    return make_persona("owner")
+
+
+@pytest.fixture
+def outsider(db: None) -> Persona:
+    return make_persona("outsider")
+
+
+Track = Callable[..., Any]
+
+
+@pytest.fixture
+def track(client: Client) -> Track:
+    """POST /api/tryon/track the way the reference backend does (x-internal-secret + body key)."""
+
+    def post(body: dict[str, Any] | str | bytes, *, secret: str | None = INTERNAL_SECRET, **meta: str) -> Any:
+        data = body if isinstance(body, (str, bytes)) else json.dumps(body)
+        if secret is not None:
+            meta.setdefault("HTTP_X_INTERNAL_SECRET", secret)
+        return client.post("/api/tryon/track", data=data, content_type="application/json", **meta)
+
+    return post
+
+
+@pytest.fixture
+def postgres_only() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL row locks; run with DATABASE_URL=postgres://… (make test-pg)")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Rate-limit counters live in the cache; no test may inherit another's."""
+    from django.core.cache import cache
+
+    cache.clear()

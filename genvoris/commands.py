@@ -1,0 +1,41 @@
+"""The shape every management command shares: `--json` prints one object, errors exit 1."""
+
+import json
+from abc import ABC, abstractmethod
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from genvoris.errors import ApiError
+
+
+class JsonCommand(BaseCommand, ABC):
+    """Subclasses implement `run(**options) -> dict` and `summary(result) -> str`."""
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("--json", action="store_true", help="Print one JSON object on stdout.")
+        self.add_command_arguments(parser)
+
+    def add_command_arguments(self, parser: ArgumentParser) -> None:
+        pass
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            result = self.run(**options)
+        except ApiError as error:
+            raise CommandError(error.detail) from None
+        if options["json"]:
+            self.stdout.write(json.dumps(result))
+        else:
+            self.stdout.write(self.summary(result))
+        self.after_output(result)
+
+    @abstractmethod
+    def run(self, **options: Any) -> dict[str, Any]: ...
+
+    def summary(self, result: dict[str, Any]) -> str:
+        return " ".join(f"{key}={value}" for key, value in result.items())
+
+    def after_output(self, result: dict[str, Any]) -> None:
+        """Hook for commands whose exit status depends on the result (audit_credits)."""

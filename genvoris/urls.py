@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+
+from genvoris.api import not_found
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("quotas.urls")),
+    path("", include("tryon.urls")),
+    # Unknown API paths answer the JSON envelope even with DEBUG on.
+    re_path(r"^api/", not_found),
+]
+
+handler404 = "genvoris.api.not_found"
+handler500 = "genvoris.api.server_error"

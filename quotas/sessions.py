@@ -1,0 +1,250 @@
+"""Session JWTs for shoppers (SPEC §5): RS256 signing keys, mint, verify, revoke, JWKS, rotation."""
+
+import json
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from jwt.algorithms import RSAAlgorithm
+
+from genvoris.errors import ApiError, ErrorCode
+from quotas.models import EndCustomer, RevokedSession, SigningKey
+
+MIN_EXPIRES_IN = 60
+MAX_EXPIRES_IN = 3600
+DEFAULT_EXPIRES_IN = 900
+LEEWAY_SECONDS = 30
+# A retiring key verifies until every token it could have signed has expired.
+RETIRE_GRACE = timedelta(seconds=MAX_EXPIRES_IN + LEEWAY_SECONDS)
+_KEY_CACHE_SECONDS = 60
+_REQUIRED_CLAIMS = ("sub", "sid", "jti")
+
+
+@dataclass(frozen=True)
+class SessionClaims:
+    sub: str
+    sid: str
+    pid: str | None
+    jti: str
+    iat: int
+    exp: int
+
+
+@dataclass(frozen=True)
+class MintedSession:
+    token: str
+    jti: str
+    expires_in: int
+    expires_at: int
+
+
+def _invalid(detail: str) -> ApiError:
+    return ApiError(ErrorCode.INVALID_SESSION_TOKEN, "The end-customer session token is not valid.", detail=detail)
+
+
+# --- signing keys ---------------------------------------------------------------------------
+
+
+def _generate_signing_key() -> SigningKey:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    key = SigningKey(private_key_pem=pem, status=SigningKey.Status.ACTIVE)
+    jwk: dict[str, Any] = json.loads(RSAAlgorithm.to_jwk(private.public_key()))
+    key.public_jwk = {**jwk, "kid": key.kid, "use": "sig", "alg": "RS256"}
+    return key
+
+
+def signing_key_active() -> SigningKey:
+    """The key that signs new tokens, created on first use."""
+    key = SigningKey.objects.filter(status=SigningKey.Status.ACTIVE).first()
+    if key is not None:
+        return key
+    try:
+        with transaction.atomic():
+            key = _generate_signing_key()
+            key.save()
+            return key
+    except IntegrityError:  # another process created the first key at the same moment
+        return SigningKey.objects.get(status=SigningKey.Status.ACTIVE)
+
+
+@transaction.atomic(durable=True)
+def signing_key_rotate(*, now: datetime | None = None) -> SigningKey:
+    """Publish a new active key; the previous one keeps verifying until its tokens have expired."""
+    now = now or timezone.now()
+    SigningKey.objects.filter(status=SigningKey.Status.RETIRING, retire_after__lte=now).update(
+        status=SigningKey.Status.RETIRED
+    )
+    SigningKey.objects.select_for_update().filter(status=SigningKey.Status.ACTIVE).update(
+        status=SigningKey.Status.RETIRING, retire_after=now + RETIRE_GRACE
+    )
+    key = _generate_signing_key()
+    key.save()
+    _public_keys.clear()
+    return key
+
+
+def _verifying_keys(now: datetime) -> "Q":
+    return Q(status=SigningKey.Status.ACTIVE) | Q(status=SigningKey.Status.RETIRING, retire_after__gt=now)
+
+
+def jwks(*, now: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
+    """RFC 7517 key set of every key that may still verify a token."""
+    now = now or timezone.now()
+    signing_key_active()  # the first key is made on first use, so the set is never empty
+    keys = SigningKey.objects.filter(_verifying_keys(now)).order_by("-created_at")
+    return {"keys": [key.public_jwk for key in keys]}
+
+
+class _PublicKeyCache:
+    """kid → public key, kept a minute: verifying must not parse a PEM or query keys every time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, Any, datetime | None]] = {}
+
+    def get(self, kid: str, now: datetime) -> Any | None:
+        entry = self._entries.get(kid)
+        if entry is None or entry[0] < time.monotonic():
+            entry = self._load(kid)
+            if entry is None:
+                return None
+        _, public_key, usable_until = entry
+        return public_key if usable_until is None or now < usable_until else None
+
+    def _load(self, kid: str) -> tuple[float, Any, datetime | None] | None:
+        key = SigningKey.objects.filter(kid=kid).exclude(status=SigningKey.Status.RETIRED).first()
+        if key is None:
+            return None
+        public_key = RSAAlgorithm.from_jwk(json.dumps(key.public_jwk))
+        usable_until = key.retire_after if key.status == SigningKey.Status.RETIRING else None
+        entry = (time.monotonic() + _KEY_CACHE_SECONDS, public_key, usable_until)
+        with self._lock:
+            self._entries[kid] = entry
+        return entry
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_public_keys = _PublicKeyCache()
+_private_keys: dict[str, Any] = {}
+
+
+def _private_key(key: SigningKey) -> Any:
+    if key.kid not in _private_keys:
+        _private_keys[key.kid] = serialization.load_pem_private_key(key.private_key_pem.encode(), password=None)
+    return _private_keys[key.kid]
+
+
+# --- tokens ---------------------------------------------------------------------------------
+
+
+def clamp_expires_in(expires_in: int) -> int:
+    return min(max(expires_in, MIN_EXPIRES_IN), MAX_EXPIRES_IN)
+
+
+def session_mint(*, customer: EndCustomer, expires_in: int = DEFAULT_EXPIRES_IN) -> MintedSession:
+    if customer.status != EndCustomer.Status.ACTIVE:
+        raise ApiError(
+            ErrorCode.CUSTOMER_INACTIVE,
+            f"The customer is {customer.status.lower()}; sessions can be minted for active customers only.",
+        )
+    expires_in = clamp_expires_in(expires_in)
+    key = signing_key_active()
+    iat = int(time.time())
+    jti = f"{customer.public_id}-{iat}-{secrets.token_urlsafe(9)}"
+    claims = {
+        "sub": customer.public_id,
+        "sid": customer.store.public_id,
+        "pid": customer.plan.public_id if customer.plan else None,
+        "iss": settings.GENVORIS_JWT_ISSUER,
+        "aud": settings.GENVORIS_JWT_AUDIENCE,
+        "iat": iat,
+        "exp": iat + expires_in,
+        "jti": jti,
+    }
+    token = jwt.encode(claims, _private_key(key), algorithm="RS256", headers={"kid": key.kid, "typ": "JWT"})
+    return MintedSession(token=token, jti=jti, expires_in=expires_in, expires_at=iat + expires_in)
+
+
+def session_verify(token: str, *, now: datetime | None = None) -> SessionClaims:
+    """Verify a session token (SPEC §3 step 5). The `alg` header is never trusted: RS256 only."""
+    now = now or timezone.now()
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise _invalid("The token is not a well-formed JWT.") from None
+    kid = header.get("kid")
+    public_key = _public_keys.get(kid, now) if isinstance(kid, str) else None
+    if public_key is None:
+        raise _invalid("The token was not signed by a known Genvoris key (unknown kid).")
+    try:
+        claims = jwt.decode(
+            token,
+            public_key,
+            algorithms=["RS256"],
+            audience=settings.GENVORIS_JWT_AUDIENCE,
+            issuer=settings.GENVORIS_JWT_ISSUER,
+            leeway=LEEWAY_SECONDS,
+            options={"require": ["exp", "iat", "iss", "aud", *_REQUIRED_CLAIMS]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise _invalid("The token has expired.") from None
+    except jwt.ImmatureSignatureError:
+        raise _invalid("The token is not valid yet.") from None
+    except jwt.PyJWTError as exc:
+        raise _invalid(f"The token failed verification: {exc}.") from None
+    if not all(isinstance(claims.get(name), str) and claims[name] for name in _REQUIRED_CLAIMS):
+        raise _invalid("The token lacks sub, sid or jti.")
+    if RevokedSession.objects.filter(jti=claims["jti"]).exists():
+        raise _invalid("The token has been revoked.")
+    pid = claims.get("pid")
+    return SessionClaims(
+        sub=claims["sub"],
+        sid=claims["sid"],
+        pid=pid if isinstance(pid, str) else None,
+        jti=claims["jti"],
+        iat=int(claims["iat"]),
+        exp=int(claims["exp"]),
+    )
+
+
+def session_revoke(*, customer: EndCustomer, jti: str) -> RevokedSession:
+    """Revoke one token of this customer; revoking twice is the same as once."""
+    issued_at = _jti_issued_at(customer, jti)
+    if issued_at is None:
+        raise ApiError(ErrorCode.NOT_FOUND, "No session with that jti for this customer.")
+    revoked, _ = RevokedSession.objects.get_or_create(
+        jti=jti, defaults={"customer": customer, "expires_at": issued_at + RETIRE_GRACE}
+    )
+    return revoked
+
+
+def _jti_issued_at(customer: EndCustomer, jti: str) -> datetime | None:
+    """jti is `{ec id}-{iat}-{random}`, so it names its customer and when it was issued."""
+    prefix = f"{customer.public_id}-"
+    if not jti.startswith(prefix) or len(jti) > 200:
+        return None
+    iat, _, rest = jti[len(prefix) :].partition("-")
+    if not iat.isdigit() or not rest or len(iat) > 12:
+        return None
+    return datetime.fromtimestamp(int(iat), tz=UTC)
+
+
+def revoked_sessions_prune(*, now: datetime | None = None) -> int:
+    deleted, _ = RevokedSession.objects.filter(expires_at__lt=now or timezone.now()).delete()
+    return deleted

@@ -1,0 +1,163 @@
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from genvoris.ids import PublicIdField
+
+PACK_VALIDITY_DAYS = 365
+
+
+class Store(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        SUSPENDED = "suspended"
+
+    public_id = PublicIdField(prefix="st")
+    name = models.CharField(max_length=120)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    suspended_reason = models.CharField(max_length=500, blank=True)
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    # Moves only through conditional F() updates in stores.services; the constraint is the net.
+    credit_balance = models.PositiveIntegerField(default=0, editable=False)
+    low_balance_threshold = models.PositiveIntegerField(default=100)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(credit_balance__gte=0), name="stores_store_credit_balance_gte_0"),
+            models.CheckConstraint(condition=Q(status__in=["active", "suspended"]), name="stores_store_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.public_id})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner"
+        MEMBER = "member"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "store"], name="stores_membership_user_store_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.store} ({self.role})"
+
+
+class ApiKey(models.Model):
+    class Kind(models.TextChoices):
+        SECRET = "secret"
+        PUBLISHABLE = "publishable"
+
+    PREFIXES = {Kind.SECRET: "gvk_live_", Kind.PUBLISHABLE: "gvk_pub_"}
+
+    public_id = PublicIdField(prefix="key")
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="api_keys")
+    label = models.CharField(max_length=80, blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.SECRET)
+    prefix = models.CharField(max_length=12, editable=False)
+    # SHA-256 of the whole key: keys are 192-bit random, so a fast hash is enough and lets the
+    # lookup be one indexed equality instead of a per-key slow-hash comparison.
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    allowed_domains = models.JSONField(default=list, blank=True)
+    active = models.BooleanField(default=True)
+    # Failures attributable to this key in a row (SPEC §3); locked_at is set when it locks.
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+    locked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=["secret", "publishable"]), name="stores_apikey_kind_valid")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.kind})"
+
+    @property
+    def is_usable(self) -> bool:
+        return self.active and self.locked_at is None
+
+
+class CreditPack(models.Model):
+    class Source(models.TextChoices):
+        ADMIN = "admin"
+        COMMAND = "command"
+        API = "api"
+
+    public_id = PublicIdField(prefix="pck")
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="credit_packs")
+    credits = models.PositiveIntegerField()
+    remaining = models.PositiveIntegerField()
+    price_per_credit = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
+    purchased_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    # Set by the expiry job when it writes off what was left; such a pack is never spent again.
+    expired_at = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.COMMAND)
+    note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(remaining__gte=0), name="stores_creditpack_remaining_gte_0"),
+            models.CheckConstraint(
+                condition=Q(remaining__lte=models.F("credits")), name="stores_creditpack_remaining_lte_credits"
+            ),
+            models.CheckConstraint(condition=Q(credits__gt=0), name="stores_creditpack_credits_gt_0"),
+        ]
+        indexes = [
+            # The FIFO debit: the live pack of a store that expires soonest.
+            models.Index(
+                fields=["store", "expires_at", "id"],
+                condition=Q(remaining__gt=0, expired_at__isnull=True),
+                name="stores_pack_live_fifo_idx",
+            ),
+            # expire_credit_packs: packs due for write-off.
+            models.Index(fields=["expires_at"], condition=Q(expired_at__isnull=True), name="stores_pack_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id}: {self.remaining}/{self.credits}"
+
+
+class CreditLedgerEntry(models.Model):
+    """Every balance movement that is not a try-on debit (those are debited TryOnEvents)."""
+
+    class Kind(models.TextChoices):
+        TOPUP = "topup"
+        EXPIRY = "expiry"
+        ADJUSTMENT = "adjustment"
+        REFUND = "refund"
+
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="ledger_entries")
+    pack = models.ForeignKey(CreditPack, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_entries")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    delta = models.IntegerField()
+    balance_after = models.PositiveIntegerField()
+    actor = models.CharField(max_length=200, help_text="Who made the change: a user's email, 'command' or 'system'.")
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name_plural = "credit ledger entries"
+        indexes = [models.Index(fields=["store", "-created_at"], name="stores_ledger_store_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.delta:+d} → {self.balance_after}"

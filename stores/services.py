@@ -1,0 +1,259 @@
+"""Every write to stores, keys and credits. Balances move only through conditional F() updates."""
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.db.models import F, Subquery
+from django.utils import timezone
+
+from genvoris.errors import invalid_field
+from stores.domains import normalize_domain_entry
+from stores.models import PACK_VALIDITY_DAYS, ApiKey, CreditLedgerEntry, CreditPack, Membership, Store
+from stores.selectors import api_key_hash
+
+MAX_TOPUP_CREDITS = 10_000_000
+
+logger = logging.getLogger("genvoris.stores")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who caused a change, for the ledger: a person (support, merchant) or a process."""
+
+    label: str
+    user: User | None = None
+
+    @classmethod
+    def of_user(cls, user: User) -> "Actor":
+        return cls(label=getattr(user, "email", "") or user.get_username(), user=user)
+
+
+COMMAND = Actor("command")
+SYSTEM = Actor("system")
+
+
+@transaction.atomic
+def store_create(*, name: str, owner_email: str, password: str | None = None) -> Store:
+    name = name.strip()
+    if not 1 <= len(name) <= 120:
+        raise invalid_field("name", "Must be 1 to 120 characters.")
+    email = get_user_model().objects.normalize_email(owner_email.strip()).lower()
+    if "@" not in email:
+        raise invalid_field("email", "Enter a valid email address.")
+    store = Store.objects.create(name=name)
+    user_model = get_user_model()
+    owner = user_model.objects.filter(username=email).first()
+    if owner is None:
+        owner = user_model.objects.create_user(username=email, email=email, password=password)
+    elif password:
+        owner.set_password(password)
+        owner.save(update_fields=["password"])
+    Membership.objects.create(user=owner, store=store, role=Membership.Role.OWNER)
+    return store
+
+
+def store_suspend(*, store: Store, reason: str, actor: Actor) -> Store:
+    store.status = Store.Status.SUSPENDED
+    store.suspended_reason = reason.strip()[:500] or f"Suspended by {actor.label}"
+    store.suspended_at = timezone.now()
+    store.save(update_fields=["status", "suspended_reason", "suspended_at"])
+    logger.info("store %s suspended by %s: %s", store.public_id, actor.label, store.suspended_reason)
+    return store
+
+
+def store_reactivate(*, store: Store, actor: Actor) -> Store:
+    store.status = Store.Status.ACTIVE
+    store.suspended_reason = ""
+    store.suspended_at = None
+    store.save(update_fields=["status", "suspended_reason", "suspended_at"])
+    logger.info("store %s reactivated by %s", store.public_id, actor.label)
+    return store
+
+
+def normalize_domains(domains: list[str]) -> list[str]:
+    normalized: list[str] = []
+    for raw in domains:
+        if not raw.strip():
+            continue
+        try:
+            entry = normalize_domain_entry(raw)
+        except ValueError as exc:
+            raise invalid_field("allowed_domains", str(exc)) from exc
+        if entry not in normalized:
+            normalized.append(entry)
+    return normalized
+
+
+def api_key_create(
+    *, store: Store, kind: str = ApiKey.Kind.SECRET, label: str = "", allowed_domains: list[str] | None = None
+) -> tuple[ApiKey, str]:
+    """Create a key and return it with its plaintext, which is never stored and never shown again."""
+    if kind not in ApiKey.Kind.values:
+        raise invalid_field("kind", "Must be secret or publishable.")
+    plaintext = ApiKey.PREFIXES[ApiKey.Kind(kind)] + secrets.token_urlsafe(24)
+    return _api_key_store(
+        store=store, kind=kind, label=label, domains=allowed_domains or [], plaintext=plaintext
+    ), plaintext
+
+
+def api_key_ensure(*, store: Store, kind: str, label: str, plaintext: str) -> ApiKey:
+    """Idempotently register a key whose plaintext the caller already knows (the demo keys)."""
+    existing = ApiKey.objects.filter(key_hash=api_key_hash(plaintext)).first()
+    if existing is not None:
+        return existing
+    return _api_key_store(store=store, kind=kind, label=label, domains=[], plaintext=plaintext)
+
+
+def _api_key_store(*, store: Store, kind: str, label: str, domains: list[str], plaintext: str) -> ApiKey:
+    return ApiKey.objects.create(
+        store=store,
+        kind=kind,
+        label=label.strip()[:80],
+        prefix=plaintext[:12],
+        key_hash=api_key_hash(plaintext),
+        allowed_domains=normalize_domains(domains),
+    )
+
+
+def api_key_revoke(*, key: ApiKey) -> ApiKey:
+    key.active = False
+    key.revoked_at = timezone.now()
+    key.save(update_fields=["active", "revoked_at"])
+    return key
+
+
+def api_key_mark_used(*, key: ApiKey, now: datetime) -> None:
+    """Record use at most once a minute, and clear a failure streak, without touching the hot row twice."""
+    stale = key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1)
+    if stale or key.consecutive_failures:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now, consecutive_failures=0)
+
+
+def api_key_record_failure(*, key: ApiKey, lock_after: int) -> bool:
+    """Count a failure attributable to this key; lock it after `lock_after` in a row. True if it locked now."""
+    ApiKey.objects.filter(pk=key.pk).update(consecutive_failures=F("consecutive_failures") + 1)
+    return (
+        ApiKey.objects.filter(pk=key.pk, locked_at__isnull=True, consecutive_failures__gte=lock_after).update(
+            locked_at=timezone.now()
+        )
+        == 1
+    )
+
+
+def api_key_unlock(*, key: ApiKey) -> ApiKey:
+    key.locked_at = None
+    key.consecutive_failures = 0
+    key.active = True
+    key.save(update_fields=["locked_at", "consecutive_failures", "active"])
+    return key
+
+
+@transaction.atomic(durable=True)
+def credit_topup(
+    *,
+    store: Store,
+    credits: int,
+    actor: Actor,
+    price_per_credit: Decimal = Decimal("0"),
+    valid_days: int = PACK_VALIDITY_DAYS,
+    source: str = CreditPack.Source.COMMAND,
+    note: str = "",
+) -> tuple[CreditPack, int]:
+    """Add a pack and its credits; returns the pack and the new balance."""
+    if not 1 <= credits <= MAX_TOPUP_CREDITS:
+        raise invalid_field("credits", f"Must be between 1 and {MAX_TOPUP_CREDITS:,}.")
+    if price_per_credit < 0:
+        raise invalid_field("price_per_credit", "Must not be negative.")
+    if not 1 <= valid_days <= 3650:
+        raise invalid_field("valid_days", "Must be between 1 and 3650.")
+    now = timezone.now()
+    Store.objects.filter(pk=store.pk).update(credit_balance=F("credit_balance") + credits)
+    balance = Store.objects.values_list("credit_balance", flat=True).get(pk=store.pk)
+    pack = CreditPack.objects.create(
+        store=store,
+        credits=credits,
+        remaining=credits,
+        price_per_credit=price_per_credit,
+        purchased_at=now,
+        expires_at=now + timedelta(days=valid_days),
+        source=source,
+        note=note.strip()[:500],
+    )
+    CreditLedgerEntry.objects.create(
+        store=store,
+        pack=pack,
+        kind=CreditLedgerEntry.Kind.TOPUP,
+        delta=credits,
+        balance_after=balance,
+        actor=actor.label,
+        actor_user=actor.user,
+        reason=note.strip()[:500],
+    )
+    store.credit_balance = balance
+    return pack, balance
+
+
+def credit_debit_one(*, store_id: int, now: datetime) -> int | None:
+    """Take one credit from the store and its soonest-expiring live pack; the new balance, or None.
+
+    Must run inside the caller's transaction. The store row is locked by its UPDATE before any
+    pack is touched (lock order usage → store → pack), so debits of one store serialize here and
+    the pack chosen cannot be taken by another debit in between.
+    """
+    if Store.objects.filter(pk=store_id, credit_balance__gte=1).update(credit_balance=F("credit_balance") - 1) != 1:
+        return None
+    soonest = CreditPack.objects.filter(
+        store_id=store_id, remaining__gt=0, expired_at__isnull=True, expires_at__gt=now
+    ).order_by("expires_at", "id")
+    if CreditPack.objects.filter(pk=Subquery(soonest.values("pk")[:1])).update(remaining=F("remaining") - 1) != 1:
+        # The balance is held only by packs past their expiry that the job has not written off yet.
+        return None
+    return Store.objects.values_list("credit_balance", flat=True).get(pk=store_id)
+
+
+def credit_packs_expire(*, now: datetime | None = None, store: Store | None = None) -> tuple[int, int]:
+    """Write off what is left of every pack past its expiry; returns (packs, credits)."""
+    now = now or timezone.now()
+    due = CreditPack.objects.filter(expired_at__isnull=True, expires_at__lte=now)
+    if store is not None:
+        due = due.filter(store=store)
+    packs = credits = 0
+    for store_id in due.values_list("store_id", flat=True).distinct().order_by("store_id"):
+        store_packs, store_credits = _expire_store_packs(store_id=store_id, now=now)
+        packs += store_packs
+        credits += store_credits
+    return packs, credits
+
+
+@transaction.atomic(durable=True)
+def _expire_store_packs(*, store_id: int, now: datetime) -> tuple[int, int]:
+    # Store row first, then its packs: the same order as a debit, so the two cannot deadlock.
+    store = Store.objects.select_for_update().get(pk=store_id)
+    due = list(
+        CreditPack.objects.select_for_update()
+        .filter(store_id=store_id, expired_at__isnull=True, expires_at__lte=now)
+        .order_by("expires_at", "id")
+    )
+    balance = store.credit_balance
+    for pack in due:
+        balance -= pack.remaining
+        if pack.remaining:
+            CreditLedgerEntry.objects.create(
+                store_id=store_id,
+                pack=pack,
+                kind=CreditLedgerEntry.Kind.EXPIRY,
+                delta=-pack.remaining,
+                balance_after=balance,
+                actor=SYSTEM.label,
+                reason=f"Pack {pack.public_id} expired on {pack.expires_at:%Y-%m-%d}",
+            )
+    written_off = store.credit_balance - balance
+    CreditPack.objects.filter(pk__in=[p.pk for p in due]).update(remaining=0, expired_at=now)
+    Store.objects.filter(pk=store_id).update(credit_balance=F("credit_balance") - written_off)
+    return len(due), written_off

@@ -1,0 +1,88 @@
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from genvoris.ids import PublicIdField
+from quotas.models import EndCustomer
+from stores.models import ApiKey, Store
+
+
+class TryOnEvent(models.Model):
+    """One reported try-on: debited, failed, or blocked by a 402 (merchants want blocked demand)."""
+
+    class ProductType(models.TextChoices):
+        APPAREL = "apparel"
+        HOME = "home"
+        OBJECT = "object"
+        OTHER = "other"
+
+    class Outcome(models.TextChoices):
+        DEBITED = "debited"
+        FAILED = "failed"
+        CREDIT_LIMIT_REACHED = "credit_limit_reached"
+        END_CUSTOMER_QUOTA = "end_customer_quota"
+
+    public_id = PublicIdField(prefix="tro")
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="tryon_events")
+    api_key = models.ForeignKey(ApiKey, on_delete=models.PROTECT, related_name="tryon_events")
+    end_customer = models.ForeignKey(
+        EndCustomer, on_delete=models.PROTECT, null=True, blank=True, related_name="tryon_events"
+    )
+    product_type = models.CharField(max_length=16, choices=ProductType.choices, default=ProductType.APPAREL)
+    product_title = models.CharField(max_length=300, blank=True)
+    page_url = models.CharField(max_length=2048, blank=True)
+    origin = models.CharField(max_length=2048, blank=True)
+    variation_count = models.PositiveSmallIntegerField(default=1)
+    generation_time_ms = models.PositiveIntegerField(null=True, blank=True)
+    success = models.BooleanField(default=True)
+    outcome = models.CharField(max_length=32, choices=Outcome.choices)
+    # For end_customer_quota: quota_exhausted / no_plan / paused / cancelled.
+    reason = models.CharField(max_length=32, blank=True)
+    debited = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(debited=False) | Q(outcome="debited", success=True),
+                name="tryon_tryonevent_debited_means_success",
+            ),
+            models.CheckConstraint(
+                condition=Q(variation_count__gte=1, variation_count__lte=16),
+                name="tryon_tryonevent_variation_count_range",
+            ),
+        ]
+        indexes = [
+            # Usage pages and audits: a store's events by time.
+            models.Index(fields=["store", "created_at"], name="tryon_event_store_time_idx"),
+            # Per-customer history in the portal and the API.
+            models.Index(fields=["end_customer", "created_at"], name="tryon_event_customer_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.outcome}"
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to an `Idempotency-Key`, kept 24 hours (SPEC §3)."""
+
+    class State(models.TextChoices):
+        IN_PROGRESS = "in_progress"
+        COMPLETED = "completed"
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.IN_PROGRESS)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["store", "key"], name="tryon_idempotencyrecord_store_key_unique")
+        ]
+        indexes = [models.Index(fields=["created_at"], name="tryon_idem_created_idx")]  # pruning
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.state})"
