@@ -1,5 +1,6 @@
 """Genvoris settings. Every value comes from the environment (or `.env`), read here only."""
 
+import contextlib
 from pathlib import Path
 
 import environ
@@ -73,7 +74,8 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the single writer; IMMEDIATE takes the write lock at BEGIN,
     # so two writers queue on the busy timeout instead of deadlocking on lock upgrade.
-    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):  # an unwritable path fails later, as a 503, not at import
+        Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
