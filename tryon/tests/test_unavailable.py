@@ -43,9 +43,7 @@ def test_database_down_is_503_not_500(database_url: str) -> None:
         "TRYON_INTERNAL_SECRET": "s",
         "ALLOWED_HOSTS": "testserver",
     }
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
+    done = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     answers = json.loads(done.stdout.strip().splitlines()[-1])
     for answer in answers:
