@@ -94,3 +94,41 @@ def _fresh_cache() -> None:
     from django.core.cache import cache
 
     cache.clear()
+
+
+class V1:
+    """A merchant server calling /api/v1 with a store key."""
+
+    def __init__(self, client: Client, key: str) -> None:
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {key}"}
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.client.get(f"/api/v1{path}", params, headers=self.headers)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> Any:
+        data = json.dumps(body) if body is not None else ""
+        return self.client.post(
+            f"/api/v1{path}",
+            data=data,
+            content_type=kwargs.pop("content_type", "application/json"),
+            headers=self.headers,
+        )
+
+    def patch(self, path: str, body: Any) -> Any:
+        return self.client.patch(
+            f"/api/v1{path}", data=json.dumps(body), content_type="application/json", headers=self.headers
+        )
+
+    def delete(self, path: str) -> Any:
+        return self.client.delete(f"/api/v1{path}", headers=self.headers)
+
+
+@pytest.fixture
+def api(owner: Persona) -> V1:
+    return V1(Client(), owner.secret)
+
+
+@pytest.fixture
+def outsider_api(outsider: Persona) -> V1:
+    return V1(Client(), outsider.secret)

@@ -1,20 +1,22 @@
 """Shared API plumbing: the exception handler that gives every error the SPEC §4 envelope."""
 
-import logging
+import json
 import math
 import sys
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from django.views.defaults import page_not_found
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions as drf
+from rest_framework import serializers
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 from genvoris.errors import ApiError, ErrorCode
-
-logger = logging.getLogger("genvoris.api")
 
 UNAVAILABLE = ApiError(
     ErrorCode.UNAVAILABLE,
@@ -109,3 +111,67 @@ def server_error(request: HttpRequest) -> HttpResponse:
     if not request.path.startswith("/api/"):
         return defaults.server_error(request)
     return error_response(ApiError(ErrorCode.INTERNAL_ERROR, "Something went wrong on our side; it has been logged."))
+
+
+class ErrorOut(serializers.Serializer):
+    """The envelope of every error (SPEC §4)."""
+
+    error = serializers.ChoiceField(choices=[code.value for code in ErrorCode])
+    message = serializers.CharField()
+    detail = serializers.CharField()
+    fieldErrors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+    reason = serializers.CharField(required=False)
+    limit = serializers.IntegerField(required=False)
+    used = serializers.IntegerField(required=False)
+
+
+_ERROR_DESCRIPTIONS = {
+    400: "invalid_body (with fieldErrors) or metadata_too_large",
+    401: "unauthorized (no or malformed Authorization), invalid_key (unknown or revoked key)",
+    402: "credit_limit_reached, or end_customer_quota with reason, limit and used",
+    403: "account_inactive, insufficient_scope (publishable key), plan_not_found, customer_inactive, "
+    "domain_not_allowed or token_store_mismatch",
+    404: "not_found: no such object in this store",
+    409: "idempotency_conflict: the first request with this Idempotency-Key is still running",
+    413: "payload_too_large",
+    415: "unsupported_media_type: send application/json",
+    422: "idempotency_key_reused: the Idempotency-Key was used with another body",
+    429: "rate_limited, with Retry-After in seconds",
+    503: "unavailable: the database could not be reached; retry",
+}
+
+
+def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
+    """OpenAPI descriptions of the errors an operation can answer, all in the one envelope."""
+    return {
+        status: OpenApiResponse(ErrorOut, description=_ERROR_DESCRIPTIONS[status]) for status in (*statuses, 401, 503)
+    }
+
+
+def json_object(request: Request) -> dict[str, Any]:
+    """The body as a JSON object. An empty body is `{}`; anything but an object is 400."""
+    try:
+        raw = request._request.body
+    except RequestDataTooBig:
+        raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, "The request body is too large.") from None
+    if not raw.strip():
+        return {}
+    if request.content_type:
+        data = request.data
+    else:  # server-to-server callers often omit the content type: read the body as JSON anyway
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise drf.ParseError("The body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ApiError(
+            ErrorCode.INVALID_BODY, "The request body must be a JSON object.", fieldErrors={"body": ["Expected a JSON object."]}
+        )
+    return data
+
+
+def validated(serializer_class: type[serializers.Serializer], data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    serializer = serializer_class(data=data, **kwargs)
+    if not serializer.is_valid():
+        raise invalid_body(field_errors(serializer.errors))
+    return dict(serializer.validated_data)

@@ -1,5 +1,7 @@
-"""Serializer fields that take JSON types as they are: "4" is not an integer, "yes" not a boolean."""
+"""Serializer fields that take JSON types as they are ("4" is not an integer, "yes" not a
+boolean) and write timestamps the way the published SDKs read them."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 from rest_framework import serializers
@@ -28,3 +30,15 @@ class StrictCharField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+def iso_utc(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with milliseconds and `Z`: `2026-11-29T13:37:22.123Z`."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class UtcDateTimeField(serializers.DateTimeField):
+    def to_representation(self, value: datetime) -> str | None:
+        return iso_utc(value)

@@ -125,7 +125,29 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "genvoris.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # Budgets from the published security page, per API key.
+    "DEFAULT_THROTTLE_RATES": {
+        "customer_create": env.str("RATE_CUSTOMER_CREATE", default="100/hour"),
+        "session_mint": env.str("RATE_SESSION_MINT", default="1000/hour"),
+    },
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Genvoris API",
+    "DESCRIPTION": (
+        "Metered virtual try-on. `POST /api/tryon/track` is called by your try-on backend for every "
+        "try-on; `/api/v1` lets your server manage plans, customers, usage and shopper sessions. "
+        "Every error is `{error, message, detail}` plus the fields its code defines."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"EndCustomerStatus": "quotas.models.EndCustomer.Status"},
+    "SCHEMA_PATH_PREFIX": "/api",
 }
 
 LOGGING = {

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from genvoris.api import not_found
 
@@ -7,6 +8,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("quotas.urls")),
     path("", include("tryon.urls")),
+    path("api/schema", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     # Unknown API paths answer the JSON envelope even with DEBUG on.
     re_path(r"^api/", not_found),
 ]

@@ -1,13 +1,14 @@
 """Every write to plans, end-customers and their usage periods."""
 
+import json
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from genvoris.errors import invalid_field
+from genvoris.errors import ApiError, ErrorCode, invalid_field
 from quotas.models import EndCustomer, Plan, UsagePeriod
 from quotas.periods import PERIOD, window_at
 from stores.models import Store
@@ -37,6 +38,7 @@ def end_customer_create(
     now: datetime | None = None,
 ) -> EndCustomer:
     now = now or timezone.now()
+    _check_joinable(plan)
     customer = EndCustomer.objects.create(
         store=store,
         external_id=external_id,
@@ -49,6 +51,12 @@ def end_customer_create(
     if plan is not None:
         _open_period(customer, plan)
     return customer
+
+
+def _check_joinable(plan: Plan | None) -> None:
+    """A disabled plan keeps its customers but takes no new ones."""
+    if plan is not None and not plan.active:
+        raise invalid_field("planId", "This plan is disabled; customers cannot be moved onto it.")
 
 
 def _open_period(customer: EndCustomer, plan: Plan) -> UsagePeriod:
@@ -96,3 +104,138 @@ def usage_consume_one(*, period_id: int) -> int | None:
     if UsagePeriod.objects.filter(pk=period_id, used__lt=F("limit")).update(used=F("used") + 1) != 1:
         return None
     return UsagePeriod.objects.values_list("used", flat=True).get(pk=period_id)
+
+
+class _Unset:
+    """Marks a field the caller did not send, as distinct from one sent as null."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+METADATA_MAX_KEYS = 20
+METADATA_MAX_BYTES = 4096
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def validate_metadata(metadata: Any) -> dict[str, Any]:
+    """Flat JSON for the merchant's own use: ≤ 20 keys, ≤ 4 KB, scalar values. None clears it."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise invalid_field("metadata", "Must be a JSON object.")
+    problem = None
+    if len(metadata) > METADATA_MAX_KEYS:
+        problem = f"At most {METADATA_MAX_KEYS} keys."
+    elif not all(isinstance(value, _SCALARS) for value in metadata.values()):
+        problem = "Values must be strings, numbers, booleans or null."
+    elif len(json.dumps(metadata, separators=(",", ":")).encode()) > METADATA_MAX_BYTES:
+        problem = f"At most {METADATA_MAX_BYTES} bytes as JSON."
+    if problem:
+        raise ApiError(ErrorCode.METADATA_TOO_LARGE, f"metadata: {problem}", fieldErrors={"metadata": [problem]})
+    return metadata
+
+
+def plan_update(
+    *,
+    plan: Plan,
+    name: str | None = None,
+    monthly_try_ons: int | None = None,
+    external_price_id: str | None = None,
+    active: bool | None = None,
+) -> Plan:
+    """Change a plan. A new quota applies from each customer's next period (limits are snapshots)."""
+    if name is not None:
+        plan.name = name.strip()
+        if not 1 <= len(plan.name) <= 80:
+            raise invalid_field("name", "Must be 1 to 80 characters.")
+    if monthly_try_ons is not None:
+        if not 1 <= monthly_try_ons <= 1_000_000:
+            raise invalid_field("monthlyTryOns", "Must be between 1 and 1,000,000.")
+        plan.monthly_try_ons = monthly_try_ons
+    if external_price_id is not None:
+        plan.external_price_id = external_price_id
+    if active is not None:
+        plan.active = active
+    plan.save(update_fields=["name", "monthly_try_ons", "external_price_id", "active", "updated_at"])
+    return plan
+
+
+def plan_deactivate(*, plan: Plan) -> Plan:
+    """Soft delete: no new customer can join it; customers on it keep their quota."""
+    return plan_update(plan=plan, active=False)
+
+
+def end_customer_upsert(
+    *,
+    store: Store,
+    external_id: str,
+    email: str | None = None,
+    plan: Plan | None = UNSET,
+    metadata: Any = UNSET,
+    now: datetime,
+) -> tuple[EndCustomer, bool]:
+    """Create the customer, or update the one with this externalId; (customer, created)."""
+    existing = EndCustomer.objects.filter(store=store, external_id=external_id).first()
+    if existing is None:
+        try:
+            with transaction.atomic():
+                created = end_customer_create(
+                    store=store,
+                    external_id=external_id,
+                    email=email or "",
+                    plan=None if plan is UNSET else plan,
+                    metadata=validate_metadata(None if metadata is UNSET else metadata),
+                    now=now,
+                )
+                return created, True
+        except IntegrityError:  # a concurrent upsert created it first: update that one
+            existing = EndCustomer.objects.get(store=store, external_id=external_id)
+    return end_customer_update(customer=existing, email=email, plan=plan, metadata=metadata, now=now), False
+
+
+def end_customer_update(
+    *,
+    customer: EndCustomer,
+    now: datetime,
+    email: str | None = None,
+    plan: Plan | None = UNSET,
+    status: str | None = None,
+    metadata: Any = UNSET,
+    reset_period: bool = False,
+) -> EndCustomer:
+    """Apply the changes sent. A new plan or `reset_period` starts a fresh period now; otherwise
+    the running period is kept, and rolled only if it has ended."""
+    if email is not None:
+        customer.email = email
+    if metadata is not UNSET:
+        customer.metadata = validate_metadata(metadata)
+    if status is not None:
+        customer.status = status
+    plan_changed = plan is not UNSET and (plan.pk if plan else None) != customer.plan_id
+    if plan_changed:
+        _check_joinable(plan)
+        customer.plan = plan
+    customer.save(update_fields=["email", "metadata", "status", "plan", "updated_at"])
+    if (plan_changed and plan is not None) or reset_period:
+        end_customer_period_restart(customer=customer, now=now)
+    else:
+        usage_period_current(customer=customer, now=now)
+    return customer
+
+
+@transaction.atomic
+def end_customer_period_restart(*, customer: EndCustomer, now: datetime) -> UsagePeriod | None:
+    """End the running period now and open a new one from now, with the plan's current quota."""
+    UsagePeriod.objects.filter(customer=customer, period_start=customer.period_start, period_end__gt=now).update(
+        period_end=now
+    )
+    customer.period_start, customer.period_end = now, now + PERIOD
+    customer.save(update_fields=["period_start", "period_end", "updated_at"])
+    return _open_period(customer, customer.plan) if customer.plan else None
+
+
+def end_customer_cancel(*, customer: EndCustomer, now: datetime) -> EndCustomer:
+    """Soft delete: the record and its history stay; try-ons are refused with reason `cancelled`."""
+    return end_customer_update(customer=customer, status=EndCustomer.Status.CANCELLED, now=now)

@@ -6,15 +6,19 @@ from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from genvoris.api import field_errors, invalid_body
+from genvoris.api import error_responses, field_errors, invalid_body
 from genvoris.errors import ApiError, ErrorCode
 from genvoris.fields import StrictBooleanField, StrictCharField, StrictIntegerField
 from genvoris.ratelimit import check_auth_failures, client_ip, record_auth_failure
+from stores.auth import StoreKeyAuthentication
 from stores.models import ApiKey
 from stores.selectors import api_key_by_plaintext
 from tryon.idempotency import Answer, idempotent, request_hash, validate_key
@@ -34,9 +38,61 @@ class TrackInputSerializer(serializers.Serializer):
     end_customer_token = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=8192)
 
 
+class QuotaOut(serializers.Serializer):
+    used = serializers.IntegerField(help_text="After this try-on.")
+    limit = serializers.IntegerField()
+    remaining = serializers.IntegerField()
+
+
+class TrackOut(serializers.Serializer):
+    success = serializers.BooleanField(help_text="Always true on a 200: the try-on was accounted for.")
+    remaining_credits = serializers.IntegerField()
+    variation_count = serializers.IntegerField()
+    end_customer_quota = QuotaOut(required=False, help_text="Only when an end_customer_token was sent.")
+
+
+class InternalSecretScheme(OpenApiAuthenticationExtension):
+    target_class = "tryon.api.InternalSecretAuthentication"
+    name = "internalSecret"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "apiKey", "in": "header", "name": "x-internal-secret"}
+
+
+class InternalSecretAuthentication(BaseAuthentication):
+    """Documents the x-internal-secret credential; the view itself checks it (step 1)."""
+
+    def authenticate(self, request: Request) -> None:
+        return None
+
+
 class TrackView(APIView):
     parser_classes: list[Any] = []  # the body is read by hand: size limit first, then JSON
+    authentication_classes = [InternalSecretAuthentication, StoreKeyAuthentication]
 
+    def perform_authentication(self, request: Request) -> None:
+        """Step 1 runs in `post`, after the failed-authentication limit is checked."""
+
+    @extend_schema(
+        operation_id="tryon_track",
+        summary="Report a try-on: debit one credit (and one shopper try-on with a token)",
+        description="Server to server, from your try-on backend. Authenticate with `x-internal-secret` (the "
+        "store key then comes in `api_key`) or `Authorization: Bearer <secret store key>`. Checks run in a "
+        "fixed order and the first failure answers; a 402 is recorded as blocked demand and debits nothing. "
+        "`success: false` records a failed try-on and debits nothing. Send an `Idempotency-Key` (one per "
+        "generation) so a retry can never charge twice.",
+        request={"application/json": TrackInputSerializer},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description="≤ 255 chars, kept 24 h per store. A replay answers the first response with "
+                "`Idempotent-Replayed: true`.",
+            )
+        ],
+        responses={200: TrackOut, **error_responses(400, 402, 403, 409, 413, 422, 429)},
+    )
     def post(self, request: Request) -> Response:
         ip = client_ip(request)
         check_auth_failures(ip)

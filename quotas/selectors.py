@@ -1,0 +1,96 @@
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime
+
+from genvoris.errors import ApiError, ErrorCode
+from quotas.models import EndCustomer, Plan, UsagePeriod
+from quotas.periods import window_at
+from stores.models import Store
+
+
+def _not_found(what: str) -> ApiError:
+    return ApiError(ErrorCode.NOT_FOUND, f"No such {what}.")
+
+
+def plans_of(store: Store, *, include_inactive: bool) -> list[Plan]:
+    plans = Plan.objects.filter(store=store).order_by("created_at", "id")
+    return list(plans if include_inactive else plans.filter(active=True))
+
+
+def plan_of(store: Store, public_id: str) -> Plan:
+    """The store's plan; another store's plan is indistinguishable from none (404)."""
+    plan = Plan.objects.filter(store=store, public_id=public_id).first()
+    if plan is None:
+        raise _not_found("plan")
+    return plan
+
+
+def end_customer_of(store: Store, id_or_external_id: str) -> EndCustomer:
+    """By `ec_` id, else by the merchant's externalId."""
+    customers = EndCustomer.objects.select_related("plan").filter(store=store)
+    customer = customers.filter(public_id=id_or_external_id).first() if id_or_external_id.startswith("ec_") else None
+    customer = customer or customers.filter(external_id=id_or_external_id).first()
+    if customer is None:
+        raise _not_found("customer")
+    return customer
+
+
+@dataclass(frozen=True)
+class Page:
+    customers: list[EndCustomer]
+    next_cursor: str | None
+
+
+def _encode_cursor(public_id: str) -> str:
+    return base64.urlsafe_b64encode(public_id.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        value = ""
+    if not value.startswith("ec_"):
+        raise ApiError(
+            ErrorCode.INVALID_BODY, "The cursor is not valid.", fieldErrors={"cursor": ["Use next_cursor as given."]}
+        )
+    return value
+
+
+def end_customers_page(store: Store, *, status: str | None, limit: int, cursor: str | None) -> Page:
+    """Keyset pagination on the immutable, unique public id: a walk sees every customer that
+    existed when it started exactly once, however many are inserted meanwhile."""
+    customers = EndCustomer.objects.filter(store=store).order_by("public_id")
+    if status:
+        customers = customers.filter(status=status)
+    if cursor:
+        customers = customers.filter(public_id__gt=_decode_cursor(cursor))
+    rows = list(customers[: limit + 1])
+    next_cursor = _encode_cursor(rows[limit - 1].public_id) if len(rows) > limit else None
+    return Page(customers=rows[:limit], next_cursor=next_cursor)
+
+
+def usage_periods_of(customer: EndCustomer, *, count: int) -> list[UsagePeriod]:
+    return list(UsagePeriod.objects.filter(customer=customer).order_by("-period_start")[:count])
+
+
+@dataclass(frozen=True)
+class CurrentUsage:
+    period_start: datetime
+    period_end: datetime
+    used: int
+    limit: int
+
+    @property
+    def remaining(self) -> int:
+        return max(self.limit - self.used, 0)
+
+
+def current_usage(customer: EndCustomer, now: datetime) -> CurrentUsage:
+    """The period holding `now`, computed without writing: a period not opened yet has used 0."""
+    start, end = window_at(customer.period_start, customer.period_end, now)
+    period = UsagePeriod.objects.filter(customer=customer, period_start=start).first()
+    if period is not None:
+        return CurrentUsage(start, end, period.used, period.limit)
+    return CurrentUsage(start, end, 0, customer.plan.monthly_try_ons if customer.plan else 0)

@@ -1,0 +1,194 @@
+"""The /api/v1 wire format (SPEC §6): resources and write bodies in camelCase, usage and session
+payloads in snake_case, timestamps ISO 8601 UTC with milliseconds and `Z`."""
+
+from typing import Any
+
+from rest_framework import serializers
+
+from genvoris.fields import StrictBooleanField, StrictCharField, StrictIntegerField, UtcDateTimeField, iso_utc
+from quotas.models import EndCustomer, Plan, UsagePeriod
+from quotas.selectors import CurrentUsage
+
+NAME_MESSAGE = "Must be 1 to 80 characters."
+QUOTA_MESSAGE = "Must be an integer between 1 and 1,000,000."
+STATUS_CHOICES = [choice.value for choice in EndCustomer.Status]
+
+# --- output ---------------------------------------------------------------------------------
+
+
+class PlanOut(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    name = serializers.CharField()
+    monthlyTryOns = serializers.IntegerField(source="monthly_try_ons")
+    externalPriceId = serializers.SerializerMethodField()
+    active = serializers.BooleanField()
+    createdAt = UtcDateTimeField(source="created_at")
+    updatedAt = UtcDateTimeField(source="updated_at")
+
+    def get_externalPriceId(self, plan: Plan) -> str | None:
+        return plan.external_price_id or None
+
+
+class CustomerOut(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    externalId = serializers.CharField(source="external_id")
+    email = serializers.SerializerMethodField()
+    planId = serializers.SerializerMethodField()
+    status = serializers.ChoiceField(choices=STATUS_CHOICES)
+    metadata = serializers.DictField()
+    periodStart = UtcDateTimeField(source="period_start")
+    periodEnd = UtcDateTimeField(source="period_end")
+    createdAt = UtcDateTimeField(source="created_at")
+    updatedAt = UtcDateTimeField(source="updated_at")
+
+    def get_email(self, customer: EndCustomer) -> str | None:
+        return customer.email or None
+
+    def get_planId(self, customer: EndCustomer) -> str | None:
+        return customer.plan.public_id if customer.plan else None
+
+
+class PeriodOut(serializers.Serializer):
+    period_start = UtcDateTimeField()
+    period_end = UtcDateTimeField()
+    used = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    remaining = serializers.IntegerField()
+
+
+class CustomerDetailOut(CustomerOut):
+    plan = PlanOut(allow_null=True)
+    usage = PeriodOut(many=True, help_text="The last 12 periods, newest first.")
+
+
+class PlanListOut(serializers.Serializer):
+    data = PlanOut(many=True)
+
+
+class CustomerPageOut(serializers.Serializer):
+    data = CustomerOut(many=True)
+    next_cursor = serializers.CharField(allow_null=True)
+
+
+class UsagePlanOut(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    monthly_try_ons = serializers.IntegerField()
+
+
+class CurrentOut(serializers.Serializer):
+    used = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    remaining = serializers.IntegerField()
+    ok = serializers.BooleanField(help_text="Whether a try-on would be accepted now.")
+
+
+class UsageDataOut(serializers.Serializer):
+    customer_id = serializers.CharField()
+    external_id = serializers.CharField()
+    plan = UsagePlanOut(allow_null=True)
+    status = serializers.ChoiceField(choices=STATUS_CHOICES)
+    period_start = serializers.CharField()
+    period_end = serializers.CharField()
+    current = CurrentOut()
+    history = PeriodOut(many=True, help_text="The last 24 periods, newest first.")
+
+
+class UsageOut(serializers.Serializer):
+    data = UsageDataOut()
+
+
+class SessionCustomerOut(serializers.Serializer):
+    id = serializers.CharField()
+    external_id = serializers.CharField()
+    plan_id = serializers.CharField(allow_null=True)
+    plan_name = serializers.CharField(allow_null=True)
+    monthly_try_ons = serializers.IntegerField(allow_null=True)
+    period_start = serializers.CharField()
+    period_end = serializers.CharField()
+
+
+class SessionOut(serializers.Serializer):
+    token = serializers.CharField()
+    token_type = serializers.ChoiceField(choices=["Bearer"])
+    expires_in = serializers.IntegerField()
+    expires_at = serializers.IntegerField(help_text="Unix seconds.")
+    customer = SessionCustomerOut()
+
+
+class RevokedData(serializers.Serializer):
+    jti = serializers.CharField()
+    revoked = serializers.BooleanField()
+
+
+class RevokedOut(RevokedData):
+    data = RevokedData()
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    return PlanOut(plan).data
+
+
+def customer_json(customer: EndCustomer) -> dict[str, Any]:
+    return CustomerOut(customer).data
+
+
+def period_json(period: UsagePeriod) -> dict[str, Any]:
+    return PeriodOut(period).data
+
+
+def usage_json(customer: EndCustomer, current: CurrentUsage, history: list[UsagePeriod]) -> dict[str, Any]:
+    plan = customer.plan
+    ok = customer.status == EndCustomer.Status.ACTIVE and plan is not None and current.used < current.limit
+    return {
+        "customer_id": customer.public_id,
+        "external_id": customer.external_id,
+        "plan": {"id": plan.public_id, "name": plan.name, "monthly_try_ons": plan.monthly_try_ons} if plan else None,
+        "status": customer.status,
+        "period_start": iso_utc(current.period_start),
+        "period_end": iso_utc(current.period_end),
+        "current": {"used": current.used, "limit": current.limit, "remaining": current.remaining, "ok": ok},
+        "history": [period_json(period) for period in history],
+    }
+
+
+# --- input ----------------------------------------------------------------------------------
+
+
+class PlanIn(serializers.Serializer):
+    name = StrictCharField(
+        max_length=80, error_messages={"blank": NAME_MESSAGE, "max_length": NAME_MESSAGE, "required": NAME_MESSAGE}
+    )
+    monthlyTryOns = StrictIntegerField(
+        min_value=1,
+        max_value=1_000_000,
+        error_messages={"invalid": QUOTA_MESSAGE, "min_value": QUOTA_MESSAGE, "max_value": QUOTA_MESSAGE},
+    )
+    externalPriceId = StrictCharField(max_length=200, required=False, allow_blank=True, allow_null=True)
+    active = StrictBooleanField(required=False)
+
+
+class CustomerUpsertIn(serializers.Serializer):
+    externalId = StrictCharField(max_length=200)
+    email = serializers.EmailField(required=False, allow_blank=True, allow_null=True, max_length=254)
+    planId = StrictCharField(required=False, allow_null=True, max_length=40)
+    metadata = serializers.JSONField(required=False, allow_null=True, help_text="≤ 20 keys, ≤ 4 KB, scalar values.")
+
+
+class StatusField(serializers.ChoiceField):
+    """ACTIVE / PAUSED / CANCELLED; lower case is accepted, as some SDKs send it."""
+
+    def to_internal_value(self, data: Any) -> str:
+        return super().to_internal_value(data.upper() if isinstance(data, str) else data)
+
+
+class CustomerPatchIn(serializers.Serializer):
+    email = serializers.EmailField(required=False, allow_blank=True, allow_null=True, max_length=254)
+    planId = StrictCharField(required=False, allow_null=True, max_length=40)
+    status = StatusField(choices=STATUS_CHOICES, required=False)
+    metadata = serializers.JSONField(required=False, allow_null=True)
+    resetPeriod = StrictBooleanField(required=False, default=False)
+
+
+class SessionIn(serializers.Serializer):
+    expires_in = StrictIntegerField(required=False, help_text="Seconds, clamped to 60–3600; default 900.")

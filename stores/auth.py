@@ -1,0 +1,57 @@
+"""Authentication of merchant servers on /api/v1 with a secret store key (SPEC §6)."""
+
+from typing import Any
+
+from django.utils import timezone
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.request import Request
+from rest_framework.throttling import SimpleRateThrottle
+
+from genvoris.errors import ApiError, ErrorCode
+from stores.models import ApiKey
+from stores.selectors import api_key_by_plaintext
+from stores.services import api_key_mark_used
+
+
+def store_key_from_header(authorization: str) -> ApiKey:
+    """The active secret key named by `Authorization: Bearer gvk_live_…`, or the right refusal."""
+    scheme, _, credential = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        raise ApiError(
+            ErrorCode.UNAUTHORIZED,
+            "Authenticate with Authorization: Bearer <secret store key>.",
+            detail="The Authorization header is missing or is not a Bearer credential.",
+        )
+    key = api_key_by_plaintext(credential.strip())
+    if key is None or not key.is_usable:
+        raise ApiError(ErrorCode.INVALID_KEY, "The API key is not valid.", detail="No active key matches this credential.")
+    if not key.store.is_active:
+        raise ApiError(ErrorCode.ACCOUNT_INACTIVE, "This store's account is suspended.")
+    if key.kind != ApiKey.Kind.SECRET:
+        raise ApiError(
+            ErrorCode.INSUFFICIENT_SCOPE,
+            "Publishable keys cannot use the REST API; use a secret key (gvk_live_…).",
+        )
+    return key
+
+
+class StoreKeyAuthentication(BaseAuthentication):
+    """Sets `request.auth` to the ApiKey; its store is `request.auth.store`."""
+
+    def authenticate(self, request: Request) -> tuple[None, ApiKey]:
+        key = store_key_from_header(request.headers.get("Authorization", ""))
+        api_key_mark_used(key=key, now=timezone.now())
+        return None, key
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="genvoris"'
+
+
+class StoreKeyRateThrottle(SimpleRateThrottle):
+    """Counts per API key; subclasses name their budget in REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]."""
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        key = request.auth
+        if not isinstance(key, ApiKey):
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": key.public_id}
