@@ -165,7 +165,9 @@ def json_object(request: Request) -> dict[str, Any]:
             raise drf.ParseError("The body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise ApiError(
-            ErrorCode.INVALID_BODY, "The request body must be a JSON object.", fieldErrors={"body": ["Expected a JSON object."]}
+            ErrorCode.INVALID_BODY,
+            "The request body must be a JSON object.",
+            fieldErrors={"body": ["Expected a JSON object."]},
         )
     return data
 

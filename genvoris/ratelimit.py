@@ -1,9 +1,12 @@
 """Failed-authentication limits per client address, kept in the Django cache (SPEC §3).
 
-Only failures are counted and only the cache is touched, so the success path never waits on it.
-With several web hosts, point CACHE_URL at a shared Redis so the count is global.
+Only failures are counted and only the cache is touched, never the database. With several web
+hosts, point CACHE_URL at a shared Redis so the count is global. The limiter fails open: if the
+cache is unreachable, requests are served (and the outage logged) rather than refused, because
+the database, not the cache, guards every credit.
 """
 
+import logging
 import math
 import time
 
@@ -12,6 +15,8 @@ from django.core.cache import cache
 from django.http import HttpRequest
 
 from genvoris.errors import ApiError, ErrorCode
+
+logger = logging.getLogger("genvoris.ratelimit")
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -31,9 +36,17 @@ def _window_key(ip: str) -> tuple[str, int]:
     return f"authfail:{ip}:{bucket}", (bucket + 1) * window
 
 
+def _failures(key: str) -> int:
+    try:
+        return int(cache.get(key) or 0)
+    except Exception:  # any cache backend's connection error: fail open, see the module docstring
+        logger.warning("rate-limit cache unreachable; not limiting", exc_info=True)
+        return 0
+
+
 def check_auth_failures(ip: str) -> None:
     key, window_end = _window_key(ip)
-    if (cache.get(key) or 0) >= settings.AUTH_FAILURE_LIMIT:
+    if _failures(key) >= settings.AUTH_FAILURE_LIMIT:
         retry_after = max(1, math.ceil(window_end - time.time()))
         raise ApiError(
             ErrorCode.RATE_LIMITED,
@@ -46,8 +59,12 @@ def check_auth_failures(ip: str) -> None:
 
 def record_auth_failure(ip: str) -> None:
     key, _ = _window_key(ip)
-    if not cache.add(key, 1, timeout=settings.AUTH_FAILURE_WINDOW_SECONDS + 5):
-        try:
-            cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.add(key, 1, timeout=settings.AUTH_FAILURE_WINDOW_SECONDS + 5)
+    timeout = settings.AUTH_FAILURE_WINDOW_SECONDS + 5
+    try:
+        if not cache.add(key, 1, timeout=timeout):
+            try:
+                cache.incr(key)
+            except ValueError:  # expired between add and incr
+                cache.add(key, 1, timeout=timeout)
+    except Exception:  # fail open, as in _failures
+        logger.warning("rate-limit cache unreachable; failure not counted", exc_info=True)

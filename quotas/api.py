@@ -34,7 +34,7 @@ from stores.auth import StoreKeyAuthentication, StoreKeyRateThrottle
 from stores.models import Store
 
 CUSTOMER_ID = OpenApiParameter(
-    "id", str, OpenApiParameter.PATH, description="The customer's `ec_` id or its externalId."
+    "customer_id", str, OpenApiParameter.PATH, description="The customer's `ec_` id or its externalId."
 )
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no", ""}
 

@@ -335,3 +335,14 @@ class TestAuthFailureRateLimit:
         settings.AUTH_FAILURE_LIMIT = 2
         for _ in range(4):
             assert track({"api_key": owner.secret}).status_code == 200
+
+
+class TestCacheOutage:
+    def test_track_still_works_when_the_rate_limit_cache_is_down(
+        self, owner: Persona, track: Track, settings: Any, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        settings.CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}}
+        assert track({"api_key": owner.secret}).status_code == 200
+        assert_error(track({"api_key": owner.secret}, secret="wrong"), 401, "unauthorized")
+        assert balance(owner) == 99
+        assert "rate-limit cache unreachable" in caplog.text
