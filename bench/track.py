@@ -1,0 +1,210 @@
+"""Benchmark POST /api/tryon/track against a raw-SQL baseline, then check the books.
+
+Run from the project root, with PostgreSQL on 127.0.0.1:5432 (trust auth for user postgres):
+
+    .venv/bin/python bench/track.py [--duration 10 --connections 16 --stores 50 --customers 200]
+
+It recreates the database genvoris_bench, migrates it, seeds it through the project's services
+(stores with a key, credits and a plan; customers with a session token, for our endpoint and for
+the baseline on separate stores), serves the project with gunicorn (WEB_CONCURRENCY sync workers,
+default 2) on a free loopback port, and drives it from a separate process (bench/loadgen.py) in
+three modes: legacy (api_key only, over every store), customer (with an end_customer_token, over
+every customer) and hot (every request on one store: row-lock contention). Each mode runs against
+our endpoint and against the minimal raw-SQL view of bench/baseline.py in the same gunicorn.
+
+It prints req/s, p50, p99 and errors per mode and endpoint, and ours/baseline ratios. Then it
+checks, per store, credits spent == 200 answers counted == debited events, per customer, usage ==
+200 answers == debited events, nothing below zero, and `audit_credits` without drift; exits 1 on any
+drift. Gunicorn is stopped on exit; the database is left for inspection (dropped by the next run).
+"""
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import db
+
+BENCH = Path(__file__).resolve().parent
+MODES = ("legacy", "customer", "hot")
+Result = dict[str, Any]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per mode and endpoint")
+    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each run")
+    parser.add_argument("--connections", type=int, default=16, help="concurrent connections of the load process")
+    parser.add_argument("--stores", type=int, default=50, help="stores per endpoint")
+    parser.add_argument("--customers", type=int, default=200, help="customers per endpoint")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
+    args = parser.parse_args()
+    if min(args.stores, args.customers, args.connections, args.workers) < 1 or args.duration <= 0:
+        parser.error("stores, customers, connections and workers must be ≥ 1, duration > 0")
+    return args
+
+
+def bench_env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": db.DB_URL,
+        "SECRET_KEY": "bench",
+        "DEBUG": "false",
+        "TRYON_INTERNAL_SECRET": "bench-secret",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "CACHE_URL": os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/15"),
+        "DJANGO_SETTINGS_MODULE": "bench.bench_settings",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(db.ROOT),
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def gunicorn(env: dict[str, str], workers: int, log: Path) -> Iterator[int]:
+    """Serve the project on a free loopback port until the block ends, however it ends."""
+    port = free_port()
+    command = [
+        str(Path(sys.executable).parent / "gunicorn"),
+        "genvoris.wsgi",
+        "-w",
+        str(workers),
+        "--no-control-socket",
+    ]
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [*command, "-b", f"127.0.0.1:{port}"], cwd=db.ROOT, env=env, stdout=out, stderr=out, start_new_session=True
+        )
+    try:
+        wait_until_up(server, port, log)
+        yield port
+    finally:
+        stop(server)
+
+
+def wait_until_up(server: subprocess.Popen[bytes], port: int, log: Path, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            sys.exit(f"gunicorn exited with {server.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/api/")
+            conn.getresponse().read()
+            return
+        except OSError:
+            time.sleep(0.2)
+    sys.exit(f"gunicorn did not answer within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    """SIGTERM gunicorn's own process group (master and workers), SIGKILL if it lingers."""
+    for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        if server.poll() is not None:
+            return
+        try:
+            os.killpg(server.pid, sig)
+            server.wait(grace)
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def load(args: argparse.Namespace, seed_file: Path, side: str, mode: str, port: int) -> Result:
+    command = [sys.executable, str(BENCH / "loadgen.py"), str(seed_file), "--side", side, "--mode", mode]
+    command += ["--port", str(port), "--duration", str(args.duration), "--warmup", str(args.warmup)]
+    command += ["--connections", str(args.connections)]
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, timeout=args.warmup + args.duration + 60)
+    if done.returncode != 0:
+        sys.exit(f"the load process failed ({done.returncode})")
+    result: Result = json.loads(done.stdout)
+    print(f"  {mode:<8} {side:<8} {result['requests']:>6} requests, statuses {result['statuses']}", flush=True)
+    return result
+
+
+def ratio(ours: float, baseline: float) -> str:
+    return f"{ours / baseline:.2f}" if baseline else "n/a"
+
+
+def print_table(results: dict[tuple[str, str], Result]) -> None:
+    columns = f"{'mode':<9}{'endpoint':<10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+    print(f"\n{columns}{'req/s ours/base':>17}{'p99 ours/base':>15}")
+    for mode in MODES:
+        ours, base = results[mode, "track"], results[mode, "baseline"]
+        for side, r in (("track", ours), ("baseline", base)):
+            row = f"{mode:<9}{side:<10}{r['rps']:>9.1f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['errors']:>8}"
+            extra = f"{ratio(ours['rps'], base['rps']):>17}{ratio(ours['p99_ms'], base['p99_ms']):>15}"
+            print(row + (extra if side == "track" else ""))
+
+
+def tallies(results: dict[tuple[str, str], Result], field: str) -> Counter[str]:
+    total: Counter[str] = Counter()
+    for result in results.values():
+        total.update(result[field])
+    return total
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds through the finally blocks, which stop gunicorn
+
+
+def main() -> int:
+    args = parse_args()
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C, even if started ignoring it
+    env = bench_env()
+    os.environ.update(env)
+    print(f"Recreating and migrating {db.DB_NAME} …", flush=True)
+    db.recreate(env)
+    import django
+
+    django.setup()
+    from django.db import connections
+
+    print(f"Seeding {args.stores} stores and {args.customers} customers per endpoint …", flush=True)
+    seeded = db.seed(stores=args.stores, customers=args.customers)
+    connections.close_all()
+    with tempfile.TemporaryDirectory(prefix="genvoris-bench-") as tmp:
+        seed_file = Path(tmp) / "seed.json"
+        seed_file.write_text(json.dumps(seeded))
+        with gunicorn(env, args.workers, Path(tmp) / "gunicorn.log") as port:
+            print(
+                f"gunicorn: {args.workers} sync workers on 127.0.0.1:{port}; {args.connections} connections, "
+                f"{args.warmup:g} s warm-up + {args.duration:g} s per run",
+                flush=True,
+            )
+            results = {(m, s): load(args, seed_file, s, m, port) for m in MODES for s in db.SIDES}
+    print_table(results)
+    problems = db.verify(seeded, tallies(results, "ok_by_store"), tallies(results, "ok_by_customer"))
+    problems += db.audit(env)
+    total = sum(tallies(results, "ok_by_store").values())
+    if problems:
+        print(f"\nDRIFT ({len(problems)}):", *problems[:50], sep="\n  ")
+        return 1
+    print(f"\nBooks balance: {total} successful try-ons == credits spent == debited events; audit_credits clean.")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit("Interrupted; gunicorn stopped.")
