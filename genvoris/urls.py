@@ -8,6 +8,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("quotas.urls")),
     path("", include("tryon.urls")),
+    path("portal/<str:store_id>/", include("tryon.portal_urls")),
+    path("portal/<str:store_id>/", include("quotas.portal_urls")),
+    path("portal/<str:store_id>/", include("stores.portal_urls")),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     # Unknown API paths answer the JSON envelope even with DEBUG on.
