@@ -20,6 +20,16 @@ class JsonCommand(BaseCommand, ABC):
     def add_command_arguments(self, parser: ArgumentParser) -> None:
         pass
 
+    def run_from_argv(self, argv: list[str]) -> None:
+        # argparse answers a bad argument with exit status 2; SPEC §11 promises 1 for every error,
+        # so an operator's script needs one check only.
+        try:
+            super().run_from_argv(argv)
+        except SystemExit as exit_:
+            if exit_.code == 2:
+                raise SystemExit(1) from None
+            raise
+
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             result = self.run(**options)

@@ -18,6 +18,10 @@ from stores.models import PACK_VALIDITY_DAYS, ApiKey, CreditLedgerEntry, CreditP
 from stores.selectors import api_key_hash
 
 MAX_TOPUP_CREDITS = 10_000_000
+# CreditPack.price_per_credit keeps 10 digits, 4 of them decimals: a price it cannot hold exactly
+# is refused rather than rounded, or overflowing the column, at save time.
+MAX_PRICE_PER_CREDIT = Decimal("999999.9999")
+PRICE_STEP = Decimal("0.0001")
 
 logger = logging.getLogger("genvoris.stores")
 
@@ -148,9 +152,10 @@ def api_key_record_failure(*, key: ApiKey, lock_after: int) -> bool:
 
 def api_key_unlock(*, key: ApiKey) -> ApiKey:
     key.locked_at = None
+    key.revoked_at = None
     key.consecutive_failures = 0
     key.active = True
-    key.save(update_fields=["locked_at", "consecutive_failures", "active"])
+    key.save(update_fields=["locked_at", "revoked_at", "consecutive_failures", "active"])
     return key
 
 
@@ -166,10 +171,12 @@ def credit_topup(
     note: str = "",
 ) -> tuple[CreditPack, int]:
     """Add a pack and its credits; returns the pack and the new balance."""
-    if not 1 <= credits <= MAX_TOPUP_CREDITS:
-        raise invalid_field("credits", f"Must be between 1 and {MAX_TOPUP_CREDITS:,}.")
-    if price_per_credit < 0:
-        raise invalid_field("price_per_credit", "Must not be negative.")
+    if type(credits) is not int or not 1 <= credits <= MAX_TOPUP_CREDITS:
+        raise invalid_field("credits", f"Must be a whole number between 1 and {MAX_TOPUP_CREDITS:,}.")
+    if not _price_valid(price_per_credit):
+        raise invalid_field(
+            "price_per_credit", f"Must be a number from 0 to {MAX_PRICE_PER_CREDIT} with at most 4 decimals."
+        )
     if not 1 <= valid_days <= 3650:
         raise invalid_field("valid_days", "Must be between 1 and 3650.")
     now = timezone.now()
@@ -197,6 +204,15 @@ def credit_topup(
     )
     store.credit_balance = balance
     return pack, balance
+
+
+def _price_valid(price: Decimal) -> bool:
+    return (
+        isinstance(price, Decimal)
+        and price.is_finite()
+        and 0 <= price <= MAX_PRICE_PER_CREDIT
+        and price == price.quantize(PRICE_STEP)
+    )
 
 
 def credit_debit_one(*, store_id: int, now: datetime) -> int | None:

@@ -15,7 +15,8 @@ from django.conf import settings
 from quotas.models import EndCustomer, Plan
 from quotas.services import end_customer_create, plan_create
 from stores.models import ApiKey, Store
-from stores.services import COMMAND, api_key_ensure, credit_topup, store_create
+from stores.selectors import api_key_by_plaintext
+from stores.services import COMMAND, api_key_ensure, api_key_unlock, credit_topup, store_create
 
 DEMO_EMAIL = "demo@genvoris.test"
 DEMO_PASSWORD = "demo-try-on-2026"
@@ -38,15 +39,43 @@ def demo_key(kind: ApiKey.Kind) -> str:
     return ApiKey.PREFIXES[kind] + base64.urlsafe_b64encode(digest[:24]).decode()
 
 
+def _demo_store() -> Store | None:
+    return Store.objects.filter(name=DEMO_STORE, memberships__user__username=DEMO_EMAIL).first()
+
+
+def demo_find() -> Demo | None:
+    """The demo that `seed_demo` made, or None if it has not run (or its pieces were removed)."""
+    store = _demo_store()
+    if store is None:
+        return None
+    plan = store.plans.filter(name="Demo Starter").first()
+    customer = store.end_customers.select_related("plan").filter(external_id=DEMO_SHOPPER).first()
+    publishable = demo_key(ApiKey.Kind.PUBLISHABLE)
+    if plan is None or customer is None or api_key_by_plaintext(publishable) is None:
+        return None
+    return Demo(
+        store=store,
+        secret_key=demo_key(ApiKey.Kind.SECRET),
+        publishable_key=publishable,
+        plan=plan,
+        customer=customer,
+    )
+
+
 def demo_seed() -> Demo:
     """Every step finds what an earlier run made before making it, so running twice is safe."""
-    store = Store.objects.filter(name=DEMO_STORE, memberships__user__username=DEMO_EMAIL).first()
+    store = _demo_store()
     if store is None:
         store = store_create(name=DEMO_STORE, owner_email=DEMO_EMAIL, password=DEMO_PASSWORD)
     secret = demo_key(ApiKey.Kind.SECRET)
     publishable = demo_key(ApiKey.Kind.PUBLISHABLE)
-    api_key_ensure(store=store, kind=ApiKey.Kind.SECRET, label="Demo server key", plaintext=secret)
-    api_key_ensure(store=store, kind=ApiKey.Kind.PUBLISHABLE, label="Demo widget key", plaintext=publishable)
+    for kind, label, plaintext in [
+        (ApiKey.Kind.SECRET, "Demo server key", secret),
+        (ApiKey.Kind.PUBLISHABLE, "Demo widget key", publishable),
+    ]:
+        key = api_key_ensure(store=store, kind=kind, label=label, plaintext=plaintext)
+        if not key.is_usable:  # the printed keys must work: re-seeding revives a revoked demo key
+            api_key_unlock(key=key)
     plan = store.plans.filter(name="Demo Starter").first() or plan_create(
         store=store, name="Demo Starter", monthly_try_ons=3
     )

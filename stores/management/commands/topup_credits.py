@@ -1,8 +1,6 @@
-from argparse import ArgumentParser
+from argparse import ArgumentParser, ArgumentTypeError
 from decimal import Decimal, InvalidOperation
 from typing import Any
-
-from django.core.management.base import CommandError
 
 from genvoris.commands import JsonCommand
 from stores.management.commands._store import store_arg
@@ -14,7 +12,9 @@ def _decimal(text: str) -> Decimal:
     try:
         return Decimal(text)
     except InvalidOperation:
-        raise CommandError(f"--price-per-credit must be a decimal number, not {text!r}.") from None
+        # ArgumentTypeError, not CommandError: argparse turns it into a usage error (exit 1 on the
+        # command line, CommandError from call_command) instead of letting a traceback escape.
+        raise ArgumentTypeError(f"must be a decimal number, not {text!r}") from None
 
 
 class Command(JsonCommand):
