@@ -87,7 +87,7 @@ def track(client: Client) -> Track:
 @pytest.fixture
 def postgres_only() -> None:
     if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL row locks; run with DATABASE_URL=postgres://… (make test-pg)")
+        pytest.skip("needs PostgreSQL: concurrent connections with row locks (make test-pg)")
 
 
 @pytest.fixture(autouse=True)
