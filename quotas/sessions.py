@@ -1,6 +1,7 @@
 """Session JWTs for shoppers (SPEC §5): RS256 signing keys, mint, verify, revoke, JWKS, rotation."""
 
 import json
+import re
 import secrets
 import threading
 import time
@@ -28,6 +29,9 @@ LEEWAY_SECONDS = 30
 RETIRE_GRACE = timedelta(seconds=MAX_EXPIRES_IN + LEEWAY_SECONDS)
 _KEY_CACHE_SECONDS = 60
 _REQUIRED_CLAIMS = ("sub", "sid", "jti")
+# Our kids are `gv-` and a lower-case ULID. The header is unverified input: anything else is
+# refused before it reaches the database (PostgreSQL rejects a NUL in a string with an error).
+_KID = re.compile(r"gv-[0-9a-z]{26}")
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,7 @@ def _generate_signing_key() -> SigningKey:
     ).decode()
     key = SigningKey(private_key_pem=pem, status=SigningKey.Status.ACTIVE)
     jwk: dict[str, Any] = json.loads(RSAAlgorithm.to_jwk(private.public_key()))
+    jwk.pop("key_ops", None)  # RFC 7517 §4.3: key_ops and use should not appear together
     key.public_jwk = {**jwk, "kid": key.kid, "use": "sig", "alg": "RS256"}
     return key
 
@@ -189,7 +194,7 @@ def session_verify(token: str, *, now: datetime | None = None) -> SessionClaims:
     except jwt.PyJWTError:
         raise _invalid("The token is not a well-formed JWT.") from None
     kid = header.get("kid")
-    public_key = _public_keys.get(kid, now) if isinstance(kid, str) else None
+    public_key = _public_keys.get(kid, now) if isinstance(kid, str) and _KID.fullmatch(kid) else None
     if public_key is None:
         raise _invalid("The token was not signed by a known Genvoris key (unknown kid).")
     try:
@@ -229,20 +234,25 @@ def session_revoke(*, customer: EndCustomer, jti: str) -> RevokedSession:
     if issued_at is None:
         raise ApiError(ErrorCode.NOT_FOUND, "No session with that jti for this customer.")
     revoked, _ = RevokedSession.objects.get_or_create(
-        jti=jti, defaults={"customer": customer, "expires_at": issued_at + RETIRE_GRACE}
+        # A token cannot outlive its iat + the longest lifetime, and verification refuses an iat in
+        # the future, so a jti claiming a later iat needs no row kept beyond now + that lifetime.
+        jti=jti,
+        defaults={"customer": customer, "expires_at": min(issued_at, timezone.now()) + RETIRE_GRACE},
     )
     return revoked
+
+
+# After `{ec id}-`: ASCII digits (str.isdigit also takes "²", which int() refuses), ten at most so
+# the date plus the grace stays in datetime's range, then the minted random part's URL-safe
+# alphabet (anything else, NUL for one, is no jti of ours and PostgreSQL text cannot even hold it).
+_JTI_TAIL = re.compile(r"([0-9]{1,10})-([A-Za-z0-9_-]{1,64})")
 
 
 def _jti_issued_at(customer: EndCustomer, jti: str) -> datetime | None:
     """jti is `{ec id}-{iat}-{random}`, so it names its customer and when it was issued."""
     prefix = f"{customer.public_id}-"
-    if not jti.startswith(prefix) or len(jti) > 200:
-        return None
-    iat, _, rest = jti[len(prefix) :].partition("-")
-    if not iat.isdigit() or not rest or len(iat) > 12:
-        return None
-    return datetime.fromtimestamp(int(iat), tz=UTC)
+    match = _JTI_TAIL.fullmatch(jti[len(prefix) :]) if jti.startswith(prefix) else None
+    return datetime.fromtimestamp(int(match[1]), tz=UTC) if match else None
 
 
 def revoked_sessions_prune(*, now: datetime | None = None) -> int:

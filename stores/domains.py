@@ -3,7 +3,10 @@
 import re
 from urllib.parse import urlsplit
 
-_ENTRY = re.compile(r"^(\*\.)?(?!-)[a-z0-9-]{1,63}(\.(?!-)[a-z0-9-]{1,63})*$")
+_HOST = r"(?!-)[a-z0-9-]{1,63}(\.(?!-)[a-z0-9-]{1,63})*"
+_ENTRY = re.compile(rf"^(\*\.)?{_HOST}$")
+_HOSTNAME = re.compile(_HOST)
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
 
 def normalize_domain_entry(raw: str) -> str:
@@ -16,6 +19,8 @@ def normalize_domain_entry(raw: str) -> str:
     entry = f"*.{host}" if wildcard else host
     if not _ENTRY.match(entry):
         raise ValueError(f"'{raw}' is not a domain: use shop.com or *.shop.com.")
+    if wildcard and "." not in host:
+        raise ValueError(f"'{raw}' would allow every site under .{host}: name your own domain, e.g. *.shop.com.")
     return entry
 
 
@@ -24,13 +29,15 @@ def origin_host(origin: str | None) -> str | None:
     if not origin:
         return None
     value = origin.strip()
-    if "://" not in value:
+    # Scheme-less (`shop.com:8443`) and scheme-relative (`//shop.com`) origins start with their host.
+    if not _SCHEME.match(value) and not value.startswith("//"):
         value = f"//{value}"
     try:
         host = urlsplit(value).hostname
     except ValueError:
         return None
-    return host.rstrip(".") or None if host else None
+    # urlsplit lower-cases only up to a `%` (an IPv6 zone id); the whole host is compared.
+    return host.rstrip(".").lower() or None if host else None
 
 
 def domain_allowed(allowed_domains: list[str], origin: str | None) -> bool:
@@ -41,7 +48,8 @@ def domain_allowed(allowed_domains: list[str], origin: str | None) -> bool:
     if not allowed_domains:
         return True
     host = origin_host(origin)
-    if host is None:
+    # Only a hostname can be a subdomain: `.shop.com` or `*.shop.com` is not one of shop.com.
+    if host is None or not _HOSTNAME.fullmatch(host):
         return False
     for entry in allowed_domains:
         if entry.startswith("*."):
