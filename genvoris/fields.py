@@ -40,5 +40,5 @@ def iso_utc(value: datetime | None) -> str | None:
 
 
 class UtcDateTimeField(serializers.DateTimeField):
-    def to_representation(self, value: datetime) -> str | None:
-        return iso_utc(value)
+    def to_representation(self, value: datetime) -> str:
+        return iso_utc(value) or ""  # DRF renders None itself and never calls this with it

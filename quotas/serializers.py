@@ -62,11 +62,11 @@ class CustomerDetailOut(CustomerOut):
 
 
 class PlanListOut(serializers.Serializer):
-    data = PlanOut(many=True)
+    data = PlanOut(many=True)  # type: ignore[assignment]  # the wire name; DRF pops declared fields
 
 
 class CustomerPageOut(serializers.Serializer):
-    data = CustomerOut(many=True)
+    data = CustomerOut(many=True)  # type: ignore[assignment]  # the wire name; DRF pops declared fields
     next_cursor = serializers.CharField(allow_null=True)
 
 
@@ -95,7 +95,7 @@ class UsageDataOut(serializers.Serializer):
 
 
 class UsageOut(serializers.Serializer):
-    data = UsageDataOut()
+    data = UsageDataOut()  # type: ignore[assignment]  # the wire name; DRF pops declared fields
 
 
 class SessionCustomerOut(serializers.Serializer):
@@ -122,7 +122,7 @@ class RevokedData(serializers.Serializer):
 
 
 class RevokedOut(RevokedData):
-    data = RevokedData()
+    data = RevokedData()  # type: ignore[assignment]  # the wire name; DRF pops declared fields
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
