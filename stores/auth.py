@@ -24,7 +24,9 @@ def store_key_from_header(authorization: str) -> ApiKey:
         )
     key = api_key_by_plaintext(credential.strip())
     if key is None or not key.is_usable:
-        raise ApiError(ErrorCode.INVALID_KEY, "The API key is not valid.", detail="No active key matches this credential.")
+        raise ApiError(
+            ErrorCode.INVALID_KEY, "The API key is not valid.", detail="No active key matches this credential."
+        )
     if not key.store.is_active:
         raise ApiError(ErrorCode.ACCOUNT_INACTIVE, "This store's account is suspended.")
     if key.kind != ApiKey.Kind.SECRET:
