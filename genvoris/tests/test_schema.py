@@ -16,7 +16,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from conftest import Persona
+from conftest import Persona, connection_kept
 
 schema = schemathesis.openapi.from_wsgi("/api/schema?format=json", get_wsgi_application())
 
@@ -76,7 +76,8 @@ def test_docs_are_served_from_local_assets(client: Client) -> None:
 @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_api_honours_its_schema(case: Any, owner: Persona) -> None:
     """Generated requests with a real key: never a 5xx, and every answer is as documented."""
-    case.call_and_validate(
-        headers={"Authorization": f"Bearer {owner.secret}"},
-        checks=[not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance],
-    )
+    with connection_kept():
+        case.call_and_validate(
+            headers={"Authorization": f"Bearer {owner.secret}"},
+            checks=[not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance],
+        )
