@@ -34,6 +34,7 @@ run: $(VENV)/.runtime .env
 	$(BIN)/python manage.py seed_demo --base-url http://$(HOST)
 	@echo ""
 	@echo "Serving on http://$(HOST)  (admin: http://$(HOST)/admin/)"
+	@echo "Demo storefront: http://$(HOST)/demo/  (try a product on; watch the credits go down)"
 	$(BIN)/python manage.py runserver $(HOST)
 
 test: $(VENV)/.dev

@@ -1,6 +1,7 @@
 """Genvoris settings. Every value comes from the environment (or `.env`), read here only."""
 
 import contextlib
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -33,6 +34,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "genvoris",
     "stores",
     "quotas",
@@ -50,6 +52,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "genvoris.urls"
@@ -96,6 +100,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Merchant portal sign-in. django-axes refuses logins for a username from an address after
+# AXES_FAILURE_LIMIT failures in a row, for AXES_COOLOFF_TIME; the pair (not the username alone)
+# so that nobody can lock a merchant out by guessing against their email from elsewhere.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "portal"
+LOGOUT_REDIRECT_URL = "login"
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "stores.portal.sign_in_client_ip"
+AXES_ENABLE_ADMIN = True
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -173,3 +195,10 @@ AUTH_FAILURE_WINDOW_SECONDS = env.int("AUTH_FAILURE_WINDOW_SECONDS", default=300
 API_KEY_LOCK_AFTER_FAILURES = env.int("API_KEY_LOCK_AFTER_FAILURES", default=50)
 # How many reverse proxies in front of the app append to X-Forwarded-For (0: trust REMOTE_ADDR).
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+# The reference try-on backend (tryon/backend.py) behind widget.js. TRYON_TRACK_URL is where it
+# reports each try-on; empty means this server itself, at the host the widget's request named.
+TRYON_TRACK_URL = env.str("TRYON_TRACK_URL", default="")
+# Dotted path of the class that makes try-on images; the default works offline (Pillow).
+TRYON_GENERATOR = env.str("TRYON_GENERATOR", default="tryon.generators.CompositeGenerator")
+# Generations per client address per minute: each one costs CPU before any check can refuse it.
+TRYON_GENERATE_PER_MINUTE = env.int("TRYON_GENERATE_PER_MINUTE", default=30)

@@ -1,13 +1,23 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from genvoris.api import not_found
+from stores.forms import LoginForm
+from stores.views import portal_home
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("quotas.urls")),
     path("", include("tryon.urls")),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(authentication_form=LoginForm, redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("portal/", portal_home, name="portal"),
     path("portal/<str:store_id>/", include("tryon.portal_urls")),
     path("portal/<str:store_id>/", include("quotas.portal_urls")),
     path("portal/<str:store_id>/", include("stores.portal_urls")),

@@ -32,6 +32,7 @@ from quotas.services import (
 from quotas.sessions import DEFAULT_EXPIRES_IN, jwks, session_mint, session_revoke
 from stores.auth import StoreKeyAuthentication, StoreKeyRateThrottle
 from stores.models import Store
+from stores.services import Actor
 
 CUSTOMER_ID = OpenApiParameter(
     "customer_id", str, OpenApiParameter.PATH, description="The customer's `ec_` id or its externalId."
@@ -53,6 +54,11 @@ class StoreApiView(APIView):
     @property
     def store(self) -> Store:
         return self.request.auth.store  # type: ignore[union-attr]
+
+    @property
+    def actor(self) -> Actor:
+        """The audit trail names the key (by its visible prefix) that made the change."""
+        return Actor(f"api:{self.request.auth.prefix}")  # type: ignore[union-attr]
 
 
 def _flag(request: Request, *names: str) -> bool:
@@ -102,6 +108,7 @@ class PlanListView(StoreApiView):
             monthly_try_ons=data["monthlyTryOns"],
             external_price_id=data.get("externalPriceId") or "",
             active=data.get("active", True),
+            actor=self.actor,
         )
         return Response(s.plan_json(plan), status=201)
 
@@ -126,6 +133,7 @@ class PlanDetailView(StoreApiView):
             monthly_try_ons=data.get("monthlyTryOns"),
             external_price_id=(data.get("externalPriceId") or "") if "externalPriceId" in data else None,
             active=data.get("active"),
+            actor=self.actor,
         )
         return Response(s.plan_json(plan))
 
@@ -135,7 +143,7 @@ class PlanDetailView(StoreApiView):
         description="Soft delete: the plan is disabled; customers on it keep their quota.",
     )
     def delete(self, request: Request, plan_id: str) -> Response:
-        plan_deactivate(plan=plan_of(self.store, plan_id))
+        plan_deactivate(plan=plan_of(self.store, plan_id), actor=self.actor)
         return Response(status=204)
 
 
@@ -186,6 +194,7 @@ class CustomerListView(StoreApiView):
             plan=_plan_for_assignment(self.store, data["planId"]) if "planId" in data else UNSET,
             metadata=data.get("metadata", UNSET),
             now=timezone.now(),
+            actor=self.actor,
         )
         return Response(s.customer_json(customer), status=201 if created else 200)
 
@@ -225,6 +234,7 @@ class CustomerDetailView(StoreApiView):
             metadata=data.get("metadata", UNSET),
             reset_period=data["resetPeriod"],
             now=timezone.now(),
+            actor=self.actor,
         )
         return Response(_detail_json(customer))
 
@@ -235,7 +245,7 @@ class CustomerDetailView(StoreApiView):
         description="Soft cancel: the customer's history stays; try-ons are refused with reason cancelled.",
     )
     def delete(self, request: Request, customer_id: str) -> Response:
-        end_customer_cancel(customer=end_customer_of(self.store, customer_id), now=timezone.now())
+        end_customer_cancel(customer=end_customer_of(self.store, customer_id), now=timezone.now(), actor=self.actor)
         return Response(status=204)
 
 

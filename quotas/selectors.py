@@ -3,6 +3,8 @@ import binascii
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db.models import Count
+
 from genvoris.errors import ApiError, ErrorCode
 from quotas.models import EndCustomer, Plan, UsagePeriod
 from quotas.periods import window_at
@@ -94,3 +96,9 @@ def current_usage(customer: EndCustomer, now: datetime) -> CurrentUsage:
     if period is not None:
         return CurrentUsage(start, end, period.used, period.limit)
     return CurrentUsage(start, end, 0, customer.plan.monthly_try_ons if customer.plan else 0)
+
+
+def plans_with_customer_counts(store: Store) -> list[Plan]:
+    """Active plans first, by name; each with `customer_count`."""
+    plans = Plan.objects.filter(store=store).annotate(customer_count=Count("customers"))
+    return list(plans.order_by("-active", "name", "id"))

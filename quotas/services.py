@@ -11,20 +11,38 @@ from django.utils import timezone
 from genvoris.errors import ApiError, ErrorCode, invalid_field
 from quotas.models import EndCustomer, Plan, UsagePeriod
 from quotas.periods import PERIOD, window_at
-from stores.models import Store
+from stores.models import AuditEntry, Store
+from stores.services import SYSTEM, Actor, audit_record
+
+MAX_MONTHLY_TRY_ONS = 1_000_000
 
 
+@transaction.atomic
 def plan_create(
-    *, store: Store, name: str, monthly_try_ons: int, external_price_id: str = "", active: bool = True
+    *,
+    store: Store,
+    name: str,
+    monthly_try_ons: int,
+    external_price_id: str = "",
+    active: bool = True,
+    actor: Actor = SYSTEM,
 ) -> Plan:
     name = name.strip()
     if not 1 <= len(name) <= 80:
         raise invalid_field("name", "Must be 1 to 80 characters.")
-    if not 1 <= monthly_try_ons <= 1_000_000:
+    if not 1 <= monthly_try_ons <= MAX_MONTHLY_TRY_ONS:
         raise invalid_field("monthlyTryOns", "Must be between 1 and 1,000,000.")
-    return Plan.objects.create(
+    plan = Plan.objects.create(
         store=store, name=name, monthly_try_ons=monthly_try_ons, external_price_id=external_price_id, active=active
     )
+    audit_record(
+        store_id=store.pk,
+        action=AuditEntry.Action.PLAN_CREATED,
+        target=plan.public_id,
+        actor=actor,
+        detail={f: getattr(plan, f) for f in _PLAN_FIELDS},
+    )
+    return plan
 
 
 @transaction.atomic
@@ -137,6 +155,10 @@ def validate_metadata(metadata: Any) -> dict[str, Any]:
     return metadata
 
 
+_PLAN_FIELDS = ("name", "monthly_try_ons", "external_price_id", "active")
+
+
+@transaction.atomic
 def plan_update(
     *,
     plan: Plan,
@@ -144,14 +166,16 @@ def plan_update(
     monthly_try_ons: int | None = None,
     external_price_id: str | None = None,
     active: bool | None = None,
+    actor: Actor = SYSTEM,
 ) -> Plan:
     """Change a plan. A new quota applies from each customer's next period (limits are snapshots)."""
+    before = {f: getattr(plan, f) for f in _PLAN_FIELDS}
     if name is not None:
         plan.name = name.strip()
         if not 1 <= len(plan.name) <= 80:
             raise invalid_field("name", "Must be 1 to 80 characters.")
     if monthly_try_ons is not None:
-        if not 1 <= monthly_try_ons <= 1_000_000:
+        if not 1 <= monthly_try_ons <= MAX_MONTHLY_TRY_ONS:
             raise invalid_field("monthlyTryOns", "Must be between 1 and 1,000,000.")
         plan.monthly_try_ons = monthly_try_ons
     if external_price_id is not None:
@@ -159,12 +183,21 @@ def plan_update(
     if active is not None:
         plan.active = active
     plan.save(update_fields=["name", "monthly_try_ons", "external_price_id", "active", "updated_at"])
+    changes = {f: [old, getattr(plan, f)] for f, old in before.items() if getattr(plan, f) != old}
+    if changes:
+        audit_record(
+            store_id=plan.store_id,
+            action=AuditEntry.Action.PLAN_UPDATED,
+            target=plan.public_id,
+            actor=actor,
+            detail=changes,
+        )
     return plan
 
 
-def plan_deactivate(*, plan: Plan) -> Plan:
+def plan_deactivate(*, plan: Plan, actor: Actor = SYSTEM) -> Plan:
     """Soft delete: no new customer can join it; customers on it keep their quota."""
-    return plan_update(plan=plan, active=False)
+    return plan_update(plan=plan, active=False, actor=actor)
 
 
 def end_customer_upsert(
@@ -175,6 +208,7 @@ def end_customer_upsert(
     plan: Plan | None = UNSET,
     metadata: Any = UNSET,
     now: datetime,
+    actor: Actor = SYSTEM,
 ) -> tuple[EndCustomer, bool]:
     """Create the customer, or update the one with this externalId; (customer, created)."""
     existing = EndCustomer.objects.filter(store=store, external_id=external_id).first()
@@ -192,9 +226,13 @@ def end_customer_upsert(
                 return created, True
         except IntegrityError:  # a concurrent upsert created it first: update that one
             existing = EndCustomer.objects.get(store=store, external_id=external_id)
-    return end_customer_update(customer=existing, email=email, plan=plan, metadata=metadata, now=now), False
+    return (
+        end_customer_update(customer=existing, email=email, plan=plan, metadata=metadata, now=now, actor=actor),
+        False,
+    )
 
 
+@transaction.atomic
 def end_customer_update(
     *,
     customer: EndCustomer,
@@ -204,9 +242,11 @@ def end_customer_update(
     status: str | None = None,
     metadata: Any = UNSET,
     reset_period: bool = False,
+    actor: Actor = SYSTEM,
 ) -> EndCustomer:
     """Apply the changes sent. A new plan or `reset_period` starts a fresh period now; otherwise
     the running period is kept, and rolled only if it has ended."""
+    old_status = customer.status
     if email is not None:
         customer.email = email
     if metadata is not UNSET:
@@ -216,18 +256,35 @@ def end_customer_update(
     plan_changed = plan is not UNSET and (plan.pk if plan else None) != customer.plan_id
     if plan_changed:
         _check_joinable(plan)
+        old_plan_id = _plan_ref(customer.plan)
         customer.plan = plan
     customer.save(update_fields=["email", "metadata", "status", "plan", "updated_at"])
     if (plan_changed and plan is not None) or reset_period:
-        end_customer_period_restart(customer=customer, now=now)
+        _period_restart(customer, now)
     else:
         usage_period_current(customer=customer, now=now)
+    if customer.status != old_status:
+        _audit_customer(customer, AuditEntry.Action.CUSTOMER_STATUS_CHANGED, actor, old=old_status, new=customer.status)
+    if plan_changed:
+        _audit_customer(customer, AuditEntry.Action.CUSTOMER_PLAN_CHANGED, actor, old=old_plan_id, new=_plan_ref(plan))
+    if reset_period:
+        _audit_customer(
+            customer, AuditEntry.Action.CUSTOMER_PERIOD_RESET, actor, period_start=customer.period_start.isoformat()
+        )
     return customer
 
 
 @transaction.atomic
-def end_customer_period_restart(*, customer: EndCustomer, now: datetime) -> UsagePeriod | None:
+def end_customer_period_restart(*, customer: EndCustomer, now: datetime, actor: Actor = SYSTEM) -> UsagePeriod | None:
     """End the running period now and open a new one from now, with the plan's current quota."""
+    period = _period_restart(customer, now)
+    _audit_customer(
+        customer, AuditEntry.Action.CUSTOMER_PERIOD_RESET, actor, period_start=customer.period_start.isoformat()
+    )
+    return period
+
+
+def _period_restart(customer: EndCustomer, now: datetime) -> UsagePeriod | None:
     UsagePeriod.objects.filter(customer=customer, period_start=customer.period_start, period_end__gt=now).update(
         period_end=now
     )
@@ -236,6 +293,20 @@ def end_customer_period_restart(*, customer: EndCustomer, now: datetime) -> Usag
     return _open_period(customer, customer.plan) if customer.plan else None
 
 
-def end_customer_cancel(*, customer: EndCustomer, now: datetime) -> EndCustomer:
+def _plan_ref(plan: Plan | None) -> str | None:
+    return plan.public_id if plan else None
+
+
+def _audit_customer(customer: EndCustomer, action: AuditEntry.Action, actor: Actor, **detail: Any) -> None:
+    audit_record(
+        store_id=customer.store_id,
+        action=action,
+        target=customer.public_id,
+        actor=actor,
+        detail={"external_id": customer.external_id, **detail},
+    )
+
+
+def end_customer_cancel(*, customer: EndCustomer, now: datetime, actor: Actor = SYSTEM) -> EndCustomer:
     """Soft delete: the record and its history stay; try-ons are refused with reason `cancelled`."""
-    return end_customer_update(customer=customer, status=EndCustomer.Status.CANCELLED, now=now)
+    return end_customer_update(customer=customer, status=EndCustomer.Status.CANCELLED, now=now, actor=actor)

@@ -161,3 +161,39 @@ class CreditLedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.delta:+d} → {self.balance_after}"
+
+
+class AuditEntry(models.Model):
+    """Who did what to a store, and when: written by the service that makes the change, in its
+    transaction, so a change without its entry (or the reverse) cannot be committed."""
+
+    class Action(models.TextChoices):
+        STORE_SUSPENDED = "store.suspended", "Store suspended"
+        STORE_REACTIVATED = "store.reactivated", "Store reactivated"
+        CREDITS_TOPPED_UP = "credits.topped_up", "Credits topped up"
+        PLAN_CREATED = "plan.created", "Plan created"
+        PLAN_UPDATED = "plan.updated", "Plan changed"
+        CUSTOMER_STATUS_CHANGED = "customer.status_changed", "Customer status changed"
+        CUSTOMER_PLAN_CHANGED = "customer.plan_changed", "Customer plan changed"
+        CUSTOMER_PERIOD_RESET = "customer.period_reset", "Customer period reset"
+
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="audit_entries")
+    action = models.CharField(max_length=32, choices=Action.choices)
+    # The public id of what changed: st_…, pck_…, pln_… or ec_….
+    target = models.CharField(max_length=64)
+    actor = models.CharField(max_length=200, help_text="A user's email, 'api:<key prefix>', 'command' or 'system'.")
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name_plural = "audit entries"
+        indexes = [
+            # The store page's recent activity and the audit list filtered by store, newest first.
+            models.Index(fields=["store", "-created_at"], name="stores_audit_store_recent_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.target} by {self.actor}"

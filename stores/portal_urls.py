@@ -1,5 +1,13 @@
 """Merchant portal pages of this app, mounted under /portal/<store_id>/ by genvoris/urls.py."""
 
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from stores import views
+
+urlpatterns = [
+    path("keys", views.keys, name="portal-keys"),
+    path("keys/create", views.key_create, name="portal-key-create"),
+    path("keys/<str:key_id>/revoke", views.key_revoke, name="portal-key-revoke"),
+    path("keys/<str:key_id>/unlock", views.key_unlock, name="portal-key-unlock"),
+    path("credits", views.credits, name="portal-credits"),
+]

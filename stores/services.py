@@ -5,6 +5,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
@@ -14,7 +15,7 @@ from django.utils import timezone
 
 from genvoris.errors import invalid_field
 from stores.domains import normalize_domain_entry
-from stores.models import PACK_VALIDITY_DAYS, ApiKey, CreditLedgerEntry, CreditPack, Membership, Store
+from stores.models import PACK_VALIDITY_DAYS, ApiKey, AuditEntry, CreditLedgerEntry, CreditPack, Membership, Store
 from stores.selectors import api_key_hash
 
 MAX_TOPUP_CREDITS = 10_000_000
@@ -42,6 +43,20 @@ COMMAND = Actor("command")
 SYSTEM = Actor("system")
 
 
+def audit_record(
+    *, store_id: int, action: AuditEntry.Action, target: str, actor: Actor, detail: dict[str, Any] | None = None
+) -> AuditEntry:
+    """Record who changed what. Call it inside the transaction of the change it describes."""
+    return AuditEntry.objects.create(
+        store_id=store_id,
+        action=action,
+        target=target,
+        actor=actor.label[:200],
+        actor_user=actor.user,
+        detail=detail or {},
+    )
+
+
 @transaction.atomic
 def store_create(*, name: str, owner_email: str, password: str | None = None) -> Store:
     name = name.strip()
@@ -62,21 +77,52 @@ def store_create(*, name: str, owner_email: str, password: str | None = None) ->
     return store
 
 
+@transaction.atomic(durable=True)
 def store_suspend(*, store: Store, reason: str, actor: Actor) -> Store:
     store.status = Store.Status.SUSPENDED
     store.suspended_reason = reason.strip()[:500] or f"Suspended by {actor.label}"
     store.suspended_at = timezone.now()
     store.save(update_fields=["status", "suspended_reason", "suspended_at"])
+    audit_record(
+        store_id=store.pk,
+        action=AuditEntry.Action.STORE_SUSPENDED,
+        target=store.public_id,
+        actor=actor,
+        detail={"reason": store.suspended_reason},
+    )
     logger.info("store %s suspended by %s: %s", store.public_id, actor.label, store.suspended_reason)
     return store
 
 
+@transaction.atomic(durable=True)
 def store_reactivate(*, store: Store, actor: Actor) -> Store:
+    previous_reason = store.suspended_reason
     store.status = Store.Status.ACTIVE
     store.suspended_reason = ""
     store.suspended_at = None
     store.save(update_fields=["status", "suspended_reason", "suspended_at"])
+    audit_record(
+        store_id=store.pk,
+        action=AuditEntry.Action.STORE_REACTIVATED,
+        target=store.public_id,
+        actor=actor,
+        detail={"previous_reason": previous_reason},
+    )
     logger.info("store %s reactivated by %s", store.public_id, actor.label)
+    return store
+
+
+@transaction.atomic
+def store_update(*, store: Store, name: str | None = None, low_balance_threshold: int | None = None) -> Store:
+    """Change a store's settings; never its status (suspend/reactivate) or balance (credits)."""
+    if name is not None:
+        store.name = name.strip()
+        if not 1 <= len(store.name) <= 120:
+            raise invalid_field("name", "Must be 1 to 120 characters.")
+    if low_balance_threshold is not None:
+        store.low_balance_threshold = low_balance_threshold
+    # update_fields: a full save would write back the balance read before a concurrent debit.
+    store.save(update_fields=["name", "low_balance_threshold"])
     return store
 
 
@@ -123,6 +169,12 @@ def _api_key_store(*, store: Store, kind: str, label: str, domains: list[str], p
         key_hash=api_key_hash(plaintext),
         allowed_domains=normalize_domains(domains),
     )
+
+
+def api_key_relabel(*, key: ApiKey, label: str) -> ApiKey:
+    key.label = label.strip()[:80]
+    key.save(update_fields=["label"])
+    return key
 
 
 def api_key_revoke(*, key: ApiKey) -> ApiKey:
@@ -201,6 +253,20 @@ def credit_topup(
         actor=actor.label,
         actor_user=actor.user,
         reason=note.strip()[:500],
+    )
+    audit_record(
+        store_id=store.pk,
+        action=AuditEntry.Action.CREDITS_TOPPED_UP,
+        target=pack.public_id,
+        actor=actor,
+        detail={
+            "credits": credits,
+            "price_per_credit": str(price_per_credit),
+            "valid_days": valid_days,
+            "source": source,
+            "note": pack.note,
+            "balance_after": balance,
+        },
     )
     store.credit_balance = balance
     return pack, balance

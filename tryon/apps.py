@@ -11,6 +11,7 @@ class TryonConfig(AppConfig):
 
     def ready(self) -> None:
         checks.register(internal_secret_check)
+        checks.register(tryon_backend_check)
 
 
 def internal_secret_check(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -23,3 +24,26 @@ def internal_secret_check(app_configs: Any, **kwargs: Any) -> list[checks.CheckM
             id="tryon.W001",
         )
     ]
+
+
+def tryon_backend_check(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The reference backend's settings, checked at start-up rather than on a shopper's first try-on."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from tryon.generators import generator
+
+    problems: list[checks.CheckMessage] = []
+    try:
+        generator()
+    except ImproperlyConfigured as error:
+        problems.append(checks.Error(str(error), hint="Name a class with a generate() method.", id="tryon.E001"))
+    if "*" in settings.ALLOWED_HOSTS and not settings.TRYON_TRACK_URL:
+        problems.append(
+            checks.Warning(
+                "ALLOWED_HOSTS accepts any host and TRYON_TRACK_URL is empty: the try-on backend refuses to "
+                "send the internal secret to a host named by a request.",
+                hint="Set TRYON_TRACK_URL to this server's own /api/tryon/track URL.",
+                id="tryon.W002",
+            )
+        )
+    return problems

@@ -86,3 +86,56 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.state})"
+
+
+class DailyUsage(models.Model):
+    """One store's try-ons of one UTC day, written by `manage.py rollup_usage` once the day is over.
+
+    The usage pages read finished days from here and only the days after the last rolled one from
+    TryOnEvent, so they cost the same with a thousand events or a million. Rows are dense: every
+    day from a store's first event to the last rolled day has one, zeros included, so a store's
+    latest row is also its watermark.
+    """
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    debited = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    # Blocked (402) try-ons by reason: credit_limit_reached, quota_exhausted, no_plan, paused, cancelled.
+    blocked = models.JSONField(default=dict)
+    # Generation times of debited try-ons, {tenths of a second: count}, from which medians merge.
+    generation_histogram = models.JSONField(default=dict)
+    rolled_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            # Also the index of the overview's read: a store's days in a range, and its latest day.
+            models.UniqueConstraint(fields=["store", "day"], name="tryon_dailyusage_store_day_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.store_id} {self.day}: {self.debited} debited"
+
+
+class DailyProductUsage(models.Model):
+    """One product's try-ons of one UTC day in one store (sparse: only products with events)."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    product_type = models.CharField(max_length=16, choices=TryOnEvent.ProductType.choices)
+    product_title = models.CharField(max_length=300, blank=True)
+    debited = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    blocked = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # Also the index of the products page: a store's rows in a day range.
+            models.UniqueConstraint(
+                fields=["store", "day", "product_type", "product_title"],
+                name="tryon_dailyproductusage_store_day_product_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.store_id} {self.day} {self.product_title!r}: {self.debited} debited"

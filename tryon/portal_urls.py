@@ -1,5 +1,13 @@
 """Merchant portal pages of this app, mounted under /portal/<store_id>/ by genvoris/urls.py."""
 
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from tryon import views
+
+urlpatterns = [
+    path("", views.overview, name="portal-overview"),
+    path("events", views.events, name="portal-events"),
+    path("events.csv", views.events_csv, name="portal-events-csv"),
+    path("products", views.products, name="portal-products"),
+    path("customers", views.customers, name="portal-customers"),
+]

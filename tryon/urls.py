@@ -1,7 +1,16 @@
-from django.urls import path
+from django.urls import path, re_path
 
+from tryon import backend, demo_views, widget
 from tryon.api import TrackView
 
 urlpatterns = [
     path("api/tryon/track", TrackView.as_view(), name="tryon-track"),
+    path("api/tryon/generate", backend.generate_view, name="tryon-generate"),
+    path("widget.js", widget.widget_latest, name="tryon-widget"),
+    re_path(r"^widget-(?P<version>\d+\.\d+\.\d+)\.js$", widget.widget_pinned, name="tryon-widget-pinned"),
+    path("widget-hash", widget.widget_hash, name="tryon-widget-hash"),
+    path("demo/", demo_views.demo_index, name="demo"),
+    path("demo/stats", demo_views.demo_stats, name="demo-stats"),
+    path("demo/reset-shopper", demo_views.demo_reset_shopper, name="demo-reset-shopper"),
+    path("demo/<slug:slug>/", demo_views.demo_product, name="demo-product"),
 ]

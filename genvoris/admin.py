@@ -1,0 +1,137 @@
+"""The support console's frame (SPEC §10): site titles and the pieces every app's admin shares.
+
+The admin never writes on its own: save_model and actions call services, so the ledger and the
+audit trail record the staff user as the actor, exactly as they record a command or an API key.
+"""
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin import helpers
+from django.db.models import Model, QuerySet
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.utils.html import format_html
+from django.utils.timesince import timesince
+
+from genvoris.errors import ApiError
+
+admin.site.site_header = "Genvoris support"
+admin.site.site_title = "Genvoris support"
+admin.site.index_title = "Support console"
+# The changelists are wide (a store's id, owner, balance, last try-on): they need the room more
+# than a second copy of the index needs to be on every page.
+admin.site.enable_nav_sidebar = False
+
+# How many rows a history inline shows on a change page; the full list is one link away.
+RECENT_ROWS = 20
+
+
+def status_badge(status: str, label: str) -> str:
+    """A coloured pill for a state (`active`, `PAUSED`, `credit_limit_reached`…), styled in admin.css."""
+    return format_html('<span class="gv-badge gv-badge-{}">{}</span>', status.lower().replace("_", "-"), label)
+
+
+@admin.display(description="Store", ordering="store__name")
+def store_column(obj: Any) -> str:
+    """The store's name alone (its __str__ adds the id): lists of a store's rows are wide enough."""
+    return str(obj.store.name)
+
+
+def time_ago(moment: datetime | None, empty: str = "never") -> str:
+    """Relative ("3 hours ago"), with the exact time on hover: narrow enough for a list column."""
+    if moment is None:
+        return empty
+    return format_html(
+        '<time datetime="{}" title="{}">{} ago</time>', moment.isoformat(), moment, timesince(moment, depth=1)
+    )
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A model that only services write (ledger, audit, events): support staff look, never touch."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+class NewestFormSet(BaseInlineFormSet):
+    """An inline of the newest RECENT_ROWS rows: a store's whole history would make its page slow."""
+
+    def get_queryset(self) -> QuerySet[Any]:
+        if not hasattr(self, "_newest"):
+            self._newest = super().get_queryset()[:RECENT_ROWS]
+        return self._newest
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    formset = NewestFormSet
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+def add_service_errors(form: forms.Form, error: ApiError, aliases: Mapping[str, str] | None = None) -> None:
+    """Show a service's refusal on the form: its fieldErrors on the fields they name (API names
+    such as `monthlyTryOns` mapped through `aliases`), anything else above the form."""
+    field_errors: dict[str, list[str]] = error.extra.get("fieldErrors") or {}
+    if not field_errors:
+        form.add_error(None, error.message)
+    for field, messages in field_errors.items():
+        name = (aliases or {}).get(field, field)
+        form.add_error(name if name in form.fields else None, messages)
+
+
+def action_form_page(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    *,
+    objects: Iterable[Model],
+    form: forms.Form,
+    action: str,
+    title: str,
+    intro: str,
+    submit: str,
+    columns: list[tuple[str, Callable[[Any], Any]]],
+    danger: bool = False,
+) -> TemplateResponse:
+    """The intermediate page of an action that needs input (a reason, an amount).
+
+    It posts back to the changelist with the action and the selection, plus `apply`, which tells
+    the action that the form was filled in rather than the action just chosen.
+    """
+    objects = list(objects)
+    rows = [[cell(obj) for _, cell in columns] for obj in objects]
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "opts": modeladmin.model._meta,
+        "title": title,
+        "intro": intro,
+        "submit": submit,
+        "danger": danger,
+        "form": form,
+        "action": action,
+        "objects": objects,
+        "headers": [label for label, _ in columns],
+        "rows": zip(objects, rows, strict=True),
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "return_to": request.POST.get("_return_to", ""),
+    }
+    return TemplateResponse(request, "admin/action_form.html", context)

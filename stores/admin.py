@@ -1,0 +1,459 @@
+"""Support staff's console for stores, their keys and their credits (SPEC §10).
+
+Suspending, reactivating and topping up go through the same services as the manage.py commands,
+with the staff user as the actor. The balance is never a form field anywhere: it moves only
+through the services that also write the ledger.
+"""
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Model, QuerySet
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from genvoris.admin import (
+    RECENT_ROWS,
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    action_form_page,
+    add_service_errors,
+    status_badge,
+    store_column,
+)
+from genvoris.errors import ApiError
+from stores.models import PACK_VALIDITY_DAYS, ApiKey, AuditEntry, CreditLedgerEntry, CreditPack, Membership, Store
+from stores.services import (
+    MAX_TOPUP_CREDITS,
+    Actor,
+    api_key_relabel,
+    api_key_revoke,
+    api_key_unlock,
+    credit_topup,
+    store_reactivate,
+    store_suspend,
+    store_update,
+)
+
+STORE_COLUMNS: list[tuple[str, Callable[[Store], Any]]] = [
+    ("Store", lambda store: store.name),
+    ("Id", lambda store: store.public_id),
+    ("Status", lambda store: status_badge(store.status, store.get_status_display())),
+    ("Balance", lambda store: f"{store.credit_balance:,}"),
+]
+
+
+def changelist_link(model: type[Model], label: str, **filters: Any) -> str:
+    opts = model._meta
+    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+    query = "&".join(f"{name}={value}" for name, value in filters.items())
+    return format_html('<a href="{}?{}">{}</a>', url, query, label)
+
+
+def audit_summary(entry: AuditEntry) -> str:
+    """One line a support agent can read: what changed, from what to what."""
+    d, action = entry.detail, AuditEntry.Action
+    match entry.action:
+        case action.STORE_SUSPENDED:
+            return str(d.get("reason", ""))
+        case action.STORE_REACTIVATED:
+            return f"Was suspended for: {d['previous_reason']}" if d.get("previous_reason") else ""
+        case action.CREDITS_TOPPED_UP:
+            note = f" — {d['note']}" if d.get("note") else ""
+            return (
+                f"+{d['credits']:,} credits at {d['price_per_credit']} each, valid {d['valid_days']} days; "
+                f"balance {d['balance_after']:,}{note}"
+            )
+        case action.PLAN_CREATED:
+            return f"{d['name']}: {d['monthly_try_ons']:,} try-ons a period"
+        case action.PLAN_UPDATED:
+            return "; ".join(f"{field.replace('_', ' ')}: {old} → {new}" for field, (old, new) in d.items())
+        case action.CUSTOMER_STATUS_CHANGED | action.CUSTOMER_PLAN_CHANGED:
+            return f"{d['external_id']}: {d['old'] or 'no plan'} → {d['new'] or 'no plan'}"
+        case action.CUSTOMER_PERIOD_RESET:
+            return f"{d['external_id']}: new period from {d['period_start'][:16].replace('T', ' ')}"
+    return ", ".join(f"{key}: {value}" for key, value in d.items())
+
+
+# --- forms of the intermediate pages ------------------------------------------------------------
+
+
+class SuspendForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Shown to support colleagues and kept in the audit trail. The store's try-ons and API "
+        "calls are refused with 403 account_inactive until it is reactivated.",
+    )
+
+
+class TopUpForm(forms.Form):
+    """Only types are checked here; the ranges are credit_topup's, shown on the fields it names."""
+
+    credits = forms.IntegerField(help_text=f"Whole credits, 1 to {MAX_TOPUP_CREDITS:,}.")
+    price_per_credit = forms.DecimalField(
+        initial=Decimal("0"), help_text="What the merchant pays per credit, up to 4 decimals (0 for a gift)."
+    )
+    valid_days = forms.IntegerField(
+        label="Valid for (days)", initial=PACK_VALIDITY_DAYS, help_text="The pack expires this many days from now."
+    )
+    note = forms.CharField(
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text="Why: an invoice number, a goodwill gesture… Kept in the ledger.",
+    )
+
+
+# --- inlines --------------------------------------------------------------------------------------
+
+
+class ApiKeyForm(forms.ModelForm):
+    class Meta:
+        model = ApiKey
+        fields = ["label", "active"]
+        labels = {"active": "Usable"}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A locked key is still `active`; showing it unticked lets a tick mean "unlock it".
+        if self.instance.locked_at is not None:
+            self.initial["active"] = False
+
+
+class ApiKeyInline(admin.TabularInline):
+    """Keys are created by merchants (the plaintext is shown to them once); support can only relabel,
+    revoke or re-enable one. The hash is never displayed."""
+
+    model = ApiKey
+    form = ApiKeyForm
+    extra = 0
+    can_delete = False
+    fields = ["prefix_display", "kind", "label", "domains", "active", "state", "last_used_at", "created_at"]
+    readonly_fields = ["prefix_display", "kind", "domains", "state", "last_used_at", "created_at"]
+    ordering = ["-created_at"]
+    verbose_name = "API key"
+    verbose_name_plural = "API keys (untick Usable to revoke a key, tick it to re-enable a revoked or locked one)"
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    @admin.display(description="Key")
+    def prefix_display(self, key: ApiKey) -> str:
+        return format_html("<code>{}…</code>", key.prefix)
+
+    @admin.display(description="Allowed domains")
+    def domains(self, key: ApiKey) -> str:
+        return ", ".join(key.allowed_domains) or "any"
+
+    @admin.display(description="State")
+    def state(self, key: ApiKey) -> str:
+        if key.locked_at:
+            return status_badge("suspended", f"locked {key.locked_at:%Y-%m-%d}")
+        if not key.active:
+            return status_badge("cancelled", "revoked")
+        return status_badge("active", "usable")
+
+
+class CreditPackInline(ReadOnlyInline):
+    model = CreditPack
+    fields = readonly_fields = (
+        "public_id",
+        "credits",
+        "remaining",
+        "price_per_credit",
+        "purchased_at",
+        "expires_at",
+        "source",
+        "note",
+    )
+    ordering = ["-purchased_at"]
+    verbose_name_plural = f"Credit packs (newest {RECENT_ROWS})"
+
+
+class LedgerInline(ReadOnlyInline):
+    model = CreditLedgerEntry
+    fields = readonly_fields = ("created_at", "kind", "delta", "balance_after", "actor", "reason")
+    ordering = ["-created_at", "-id"]
+    verbose_name_plural = f"Credit ledger (newest {RECENT_ROWS})"
+
+
+class AuditInline(ReadOnlyInline):
+    model = AuditEntry
+    fields = readonly_fields = ("created_at", "action", "target", "actor", "summary")
+    ordering = ["-created_at", "-id"]
+    verbose_name_plural = f"Audit trail (newest {RECENT_ROWS})"
+
+    @admin.display(description="Detail")
+    def summary(self, entry: AuditEntry) -> str:
+        return audit_summary(entry)
+
+
+# --- stores ----------------------------------------------------------------------------------------
+
+
+class StoreForm(forms.ModelForm):
+    # Only settings are fields: status moves through the actions, the balance through top-ups.
+    class Meta:
+        model = Store
+        fields = ["name", "low_balance_threshold"]
+
+
+@admin.register(Store)
+class StoreAdmin(admin.ModelAdmin):
+    form = StoreForm
+    list_display = ["name", "public_id", "status_display", "balance", "owner", "created"]
+    list_display_links = ["name", "public_id"]
+    list_filter = ["status"]
+    search_fields = ["name", "public_id", "memberships__user__email"]
+    search_help_text = "Search by store name, store id (st_…) or owner email."
+    ordering = ["-created_at"]
+    actions = ["suspend_stores", "reactivate_stores", "top_up_credits"]
+    readonly_fields = [
+        "public_id",
+        "owners",
+        "created_at",
+        "status_display",
+        "suspended_reason",
+        "suspended_at",
+        "balance",
+        "history",
+    ]
+    fieldsets = [
+        (None, {"fields": ["name", "public_id", "owners", "created_at"]}),
+        ("Status", {"fields": ["status_display", "suspended_reason", "suspended_at"]}),
+        ("Credits", {"fields": ["balance", "low_balance_threshold", "history"]}),
+    ]
+    inlines = [ApiKeyInline, CreditPackInline, LedgerInline, AuditInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Store]:
+        return super().get_queryset(request).prefetch_related("memberships__user")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # stores are created with `manage.py create_store`, which also creates the owner
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False  # suspend instead: a store's packs, ledger and events are kept
+
+    # --- columns
+
+    @admin.display(description="Status", ordering="status")
+    def status_display(self, store: Store) -> str:
+        return status_badge(store.status, store.get_status_display())
+
+    @admin.display(description="Balance", ordering="credit_balance")
+    def balance(self, store: Store) -> str:
+        low = store.credit_balance < store.low_balance_threshold
+        return format_html('<span class="gv-number{}">{}</span>', " gv-low" if low else "", f"{store.credit_balance:,}")
+
+    @admin.display(description="Created", ordering="created_at")
+    def created(self, store: Store) -> str:
+        return f"{store.created_at:%Y-%m-%d}"
+
+    @admin.display(description="Owner")
+    def owner(self, store: Store) -> str:
+        # From the prefetch: filtering the related manager here would query once per row.
+        return ", ".join(m.user.email for m in store.memberships.all() if m.role == Membership.Role.OWNER)
+
+    @admin.display(description="Owners")
+    def owners(self, store: Store) -> str:
+        return self.owner(store) or "—"
+
+    @admin.display(description="History")
+    def history(self, store: Store) -> str:
+        links = [
+            changelist_link(CreditPack, "all credit packs", store__id__exact=store.pk),
+            changelist_link(CreditLedgerEntry, "the whole ledger", store__id__exact=store.pk),
+            changelist_link(AuditEntry, "the whole audit trail", store__id__exact=store.pk),
+        ]
+        return format_html_join(" · ", "{}", ((link,) for link in links))
+
+    # --- saving: through services
+
+    def save_model(self, request: HttpRequest, obj: Store, form: forms.ModelForm, change: bool) -> None:
+        store_update(store=obj, name=obj.name, low_balance_threshold=obj.low_balance_threshold)
+
+    def save_formset(
+        self, request: HttpRequest, form: forms.ModelForm, formset: BaseInlineFormSet, change: bool
+    ) -> None:
+        if formset.model is not ApiKey:
+            super().save_formset(request, form, formset, change)  # read-only inlines: nothing to save
+            return
+        formset.save(commit=False)  # fills changed_objects (and the change message) without writing
+        for key, changed in formset.changed_objects:
+            if "label" in changed:
+                api_key_relabel(key=key, label=key.label)
+            if "active" in changed:
+                (api_key_unlock if key.active else api_key_revoke)(key=key)
+
+    # --- actions
+
+    @admin.action(description="Suspend selected stores…", permissions=["change"])
+    def suspend_stores(self, request: HttpRequest, queryset: QuerySet[Store]) -> HttpResponse | None:
+        stores = list(queryset)
+        active = [store for store in stores if store.is_active]
+        if not active:
+            self.message_user(request, "The selected stores are already suspended.", messages.WARNING)
+            return self._done(request, stores)
+        form = SuspendForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            return action_form_page(
+                self,
+                request,
+                objects=active,
+                form=form,
+                action="suspend_stores",
+                title="Suspend stores",
+                intro="Suspended stores cannot track try-ons or call the API until they are reactivated. "
+                "Their credits, keys and customers are kept.",
+                submit=f"Suspend {_count(active, 'store')}",
+                columns=STORE_COLUMNS,
+                danger=True,
+            )
+        actor = Actor.of_user(request.user)  # type: ignore[arg-type]
+        for store in active:
+            store_suspend(store=store, reason=form.cleaned_data["reason"], actor=actor)
+        self.message_user(request, f"Suspended {_names(active)}.", messages.SUCCESS)
+        if len(active) < len(stores):
+            self.message_user(request, f"{_count(stores, 'store', len(stores) - len(active))} already suspended.")
+        return self._done(request, stores)
+
+    @admin.action(description="Reactivate selected stores", permissions=["change"])
+    def reactivate_stores(self, request: HttpRequest, queryset: QuerySet[Store]) -> HttpResponse | None:
+        stores = list(queryset)
+        suspended = [store for store in stores if not store.is_active]
+        actor = Actor.of_user(request.user)  # type: ignore[arg-type]
+        for store in suspended:
+            store_reactivate(store=store, actor=actor)
+        if suspended:
+            self.message_user(request, f"Reactivated {_names(suspended)}.", messages.SUCCESS)
+        else:
+            self.message_user(request, "The selected stores are already active.", messages.WARNING)
+        return self._done(request, stores)
+
+    @admin.action(description="Top up credits…", permissions=["change"])
+    def top_up_credits(self, request: HttpRequest, queryset: QuerySet[Store]) -> HttpResponse | None:
+        stores = list(queryset)
+        form = TopUpForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid() and self._top_up(request, stores, form):
+            return self._done(request, stores)
+        return action_form_page(
+            self,
+            request,
+            objects=stores,
+            form=form,
+            action="top_up_credits",
+            title="Top up credits",
+            intro="Each selected store gets a new credit pack of this size. Credits are spent oldest-expiry "
+            "first; the top-up is recorded in the store's ledger and audit trail under your name.",
+            submit=f"Add credits to {_count(stores, 'store')}",
+            columns=STORE_COLUMNS,
+        )
+
+    def _top_up(self, request: HttpRequest, stores: list[Store], form: TopUpForm) -> bool:
+        """Top up every store, or none: the service checks the input before it writes, and every
+        store gets the same input, so a refusal comes from the first call, before anything changed."""
+        actor = Actor.of_user(request.user)  # type: ignore[arg-type]
+        data = form.cleaned_data
+        for store in stores:
+            try:
+                pack, balance = credit_topup(
+                    store=store,
+                    credits=data["credits"],
+                    price_per_credit=data["price_per_credit"],
+                    valid_days=data["valid_days"],
+                    note=data["note"],
+                    source=CreditPack.Source.ADMIN,
+                    actor=actor,
+                )
+            except ApiError as error:
+                add_service_errors(form, error)
+                return False
+            self.message_user(
+                request,
+                f"Added {pack.credits:,} credits to {store.name} ({store.public_id}); balance {balance:,}.",
+                messages.SUCCESS,
+            )
+        return True
+
+    def _done(self, request: HttpRequest, stores: list[Store]) -> HttpResponseRedirect | None:
+        """Back to the store's page when the action was started there, else to the list (None)."""
+        if request.POST.get("_return_to") == "change" and len(stores) == 1:
+            return HttpResponseRedirect(reverse("admin:stores_store_change", args=[stores[0].pk]))
+        return None
+
+
+def _count(items: list[Any], noun: str, n: int | None = None) -> str:
+    n = len(items) if n is None else n
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _names(stores: list[Store]) -> str:
+    if len(stores) > 3:
+        return _count(stores, "store")
+    return ", ".join(f"{store.name} ({store.public_id})" for store in stores)
+
+
+# --- the books and the trail: read-only ----------------------------------------------------------
+
+
+@admin.register(CreditPack)
+class CreditPackAdmin(ReadOnlyAdmin):
+    list_display = [
+        "public_id",
+        store_column,
+        "credits",
+        "remaining",
+        "price_per_credit",
+        "purchased_at",
+        "expires_at",
+        "state",
+        "source",
+    ]
+    list_filter = ["source", ("expired_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["store"]
+    search_fields = ["=public_id", "store__name", "=store__public_id", "note"]
+    ordering = ["-purchased_at"]
+
+    @admin.display(description="State")
+    def state(self, pack: CreditPack) -> str:
+        if pack.expired_at:
+            return status_badge("cancelled", "expired")
+        if pack.remaining == 0:
+            return status_badge("paused", "spent")
+        return status_badge("active", "live")
+
+
+@admin.register(CreditLedgerEntry)
+class CreditLedgerEntryAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", store_column, "kind", "signed_delta", "balance_after", "actor", "reason", "pack"]
+    list_filter = ["kind"]
+    list_select_related = ["store", "pack"]
+    search_fields = ["store__name", "=store__public_id", "actor", "reason"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at", "-id"]
+
+    @admin.display(description="Delta", ordering="delta")
+    def signed_delta(self, entry: CreditLedgerEntry) -> str:
+        return format_html('<span class="gv-number">{}</span>', f"{entry.delta:+,}")
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "action", store_column, "target", "actor", "summary"]
+    list_display_links = ["created_at", "action"]
+    list_filter = ["action", "store"]
+    list_select_related = ["store"]
+    search_fields = ["=target", "actor", "store__name", "=store__public_id"]
+    search_help_text = "Search by object id (st_…, pck_…, pln_…, ec_…), actor or store."
+    date_hierarchy = "created_at"
+    ordering = ["-created_at", "-id"]
+
+    @admin.display(description="Detail")
+    def summary(self, entry: AuditEntry) -> str:
+        return audit_summary(entry)

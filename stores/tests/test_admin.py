@@ -1,0 +1,352 @@
+"""Support staff's store console (SPEC §10): suspend, reactivate and top up through the admin
+forms, with the books and the audit trail naming the staff user; keys without their hashes;
+balances that no form can type."""
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.contrib.messages import get_messages
+from django.test import Client
+from django.utils import timezone
+
+from conftest import Persona, Track
+from genvoris.tests.admin_pages import admin_url, change_form_data, change_url, run_action
+from stores.models import ApiKey, AuditEntry, CreditLedgerEntry, CreditPack, Store
+from stores.services import SYSTEM, store_suspend
+from stores.tests.factories import StoreFactory
+
+pytestmark = pytest.mark.django_db
+
+STAFF_EMAIL = "admin@example.com"  # pytest-django's admin_user
+
+
+def fresh(store: Store) -> Store:
+    return Store.objects.get(pk=store.pk)
+
+
+def messages_of(response: Any) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def books(store: Store) -> tuple[int, int, int, int]:
+    """Everything a top-up writes: balance, packs, ledger entries, audit entries."""
+    return (
+        fresh(store).credit_balance,
+        CreditPack.objects.filter(store=store).count(),
+        CreditLedgerEntry.objects.filter(store=store).count(),
+        AuditEntry.objects.filter(store=store).count(),
+    )
+
+
+class TestStoreList:
+    def test_columns(self, admin_client: Client, owner: Persona, track: Track) -> None:
+        track({"api_key": owner.secret, "product_title": "Wool coat"})
+        response = admin_client.get(admin_url(Store, "changelist"))
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert owner.store.public_id in html
+        assert "owner@example.com" in html  # the owner column
+        assert ">99<" in html  # balance after one try-on
+        store = next(s for s in response.context["cl"].result_list if s.pk == owner.store.pk)
+        assert store.last_tryon_at is not None
+
+    def test_a_store_without_try_ons_says_never(self, admin_client: Client, owner: Persona) -> None:
+        html = admin_client.get(admin_url(Store, "changelist")).content.decode()
+        assert "never" in html
+
+    @pytest.mark.parametrize("query", ["Owner Sh", "owner@example.com", "OWNER@EXAMPLE", "st_"])
+    def test_search_by_name_id_and_owner_email(
+        self, admin_client: Client, owner: Persona, outsider: Persona, query: str
+    ) -> None:
+        query = owner.store.public_id if query == "st_" else query
+        found = admin_client.get(admin_url(Store, "changelist"), {"q": query}).context["cl"].result_list
+        assert [s.pk for s in found] == [owner.store.pk]
+
+    def test_filter_by_status(self, admin_client: Client, owner: Persona, outsider: Persona) -> None:
+        store_suspend(store=outsider.store, reason="chargebacks", actor=SYSTEM)
+        found = admin_client.get(admin_url(Store, "changelist"), {"status__exact": "suspended"}).context["cl"]
+        assert [s.pk for s in found.result_list] == [outsider.store.pk]
+
+    def test_the_list_costs_the_same_for_many_stores(
+        self, admin_client: Client, owner: Persona, track: Track, django_assert_max_num_queries: Any
+    ) -> None:
+        track({"api_key": owner.secret})
+        StoreFactory.create_batch(30)
+        # Session, user, count, page, memberships prefetch, filters: no query per row.
+        with django_assert_max_num_queries(10):
+            admin_client.get(admin_url(Store, "changelist"))
+
+
+class TestSuspend:
+    def test_choosing_the_action_asks_for_a_reason(self, admin_client: Client, owner: Persona) -> None:
+        response = run_action(admin_client, Store, "suspend_stores", [owner.store])
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert "Suspend stores" in html
+        assert 'name="reason"' in html
+        assert owner.store.public_id in html
+        assert fresh(owner.store).status == Store.Status.ACTIVE
+
+    def test_a_reason_is_required(self, admin_client: Client, owner: Persona) -> None:
+        response = run_action(admin_client, Store, "suspend_stores", [owner.store], apply="yes", reason="  ")
+        assert response.status_code == 200
+        assert response.context["form"].errors["reason"]
+        assert fresh(owner.store).status == Store.Status.ACTIVE
+        assert not AuditEntry.objects.filter(action=AuditEntry.Action.STORE_SUSPENDED).exists()
+
+    def test_suspends_with_the_reason_and_records_who(
+        self, admin_client: Client, admin_user: Any, owner: Persona, track: Track
+    ) -> None:
+        response = run_action(
+            admin_client, Store, "suspend_stores", [owner.store], apply="yes", reason="Chargebacks on 3 orders"
+        )
+        assert response.status_code == 302
+        store = fresh(owner.store)
+        assert store.status == Store.Status.SUSPENDED
+        assert store.suspended_reason == "Chargebacks on 3 orders"
+        assert store.suspended_at is not None
+        entry = AuditEntry.objects.get(store=store, action=AuditEntry.Action.STORE_SUSPENDED)
+        assert (entry.target, entry.actor, entry.actor_user) == (
+            store.public_id,
+            STAFF_EMAIL,
+            admin_user,
+        )
+        assert entry.detail == {"reason": "Chargebacks on 3 orders"}
+        assert any("Suspended" in m for m in messages_of(response))
+        assert track({"api_key": owner.secret}).status_code == 403  # the track endpoint refuses it now
+
+    def test_already_suspended_stores_are_left_alone(self, admin_client: Client, owner: Persona) -> None:
+        store_suspend(store=owner.store, reason="first", actor=SYSTEM)
+        response = run_action(admin_client, Store, "suspend_stores", [owner.store])
+        assert response.status_code == 302
+        assert fresh(owner.store).suspended_reason == "first"
+        assert "already suspended" in " ".join(messages_of(response))
+
+    def test_from_the_store_page_it_returns_there(self, admin_client: Client, owner: Persona) -> None:
+        page = admin_client.get(change_url(owner.store)).content.decode()
+        assert 'value="suspend_stores"' in page
+        response = run_action(
+            admin_client, Store, "suspend_stores", [owner.store], apply="yes", reason="fraud", _return_to="change"
+        )
+        assert response["Location"] == change_url(owner.store)
+
+
+class TestReactivate:
+    def test_reactivates_and_records_who(self, admin_client: Client, admin_user: Any, owner: Persona) -> None:
+        store_suspend(store=owner.store, reason="fraud", actor=SYSTEM)
+        response = run_action(admin_client, Store, "reactivate_stores", [owner.store])
+        assert response.status_code == 302
+        store = fresh(owner.store)
+        assert (store.status, store.suspended_reason, store.suspended_at) == (Store.Status.ACTIVE, "", None)
+        entry = AuditEntry.objects.filter(store=store).latest("id")
+        assert (entry.action, entry.actor_user, entry.detail) == (
+            AuditEntry.Action.STORE_REACTIVATED,
+            admin_user,
+            {"previous_reason": "fraud"},
+        )
+
+    def test_active_stores_are_left_alone(self, admin_client: Client, owner: Persona) -> None:
+        response = run_action(admin_client, Store, "reactivate_stores", [owner.store])
+        assert "already active" in " ".join(messages_of(response))
+        assert not AuditEntry.objects.filter(action=AuditEntry.Action.STORE_REACTIVATED).exists()
+
+
+TOP_UP = {"credits": "500", "price_per_credit": "0.0400", "valid_days": "90", "note": "Invoice 2041"}
+
+
+class TestTopUp:
+    def test_choosing_the_action_shows_the_form(self, admin_client: Client, owner: Persona) -> None:
+        response = run_action(admin_client, Store, "top_up_credits", [owner.store])
+        html = response.content.decode()
+        assert response.status_code == 200
+        for field in ("credits", "price_per_credit", "valid_days", "note"):
+            assert f'name="{field}"' in html
+        assert books(owner.store) == (100, 1, 1, 1)
+
+    def test_adds_a_pack_the_ledger_and_the_trail(self, admin_client: Client, admin_user: Any, owner: Persona) -> None:
+        before = timezone.now()
+        response = run_action(admin_client, Store, "top_up_credits", [owner.store], apply="yes", **TOP_UP)
+        assert response.status_code == 302
+        assert fresh(owner.store).credit_balance == 600
+        pack = CreditPack.objects.filter(store=owner.store).latest("id")
+        assert (pack.credits, pack.remaining, pack.price_per_credit) == (500, 500, Decimal("0.04"))
+        assert (pack.source, pack.note) == (CreditPack.Source.ADMIN, "Invoice 2041")
+        assert before + timedelta(days=90) <= pack.expires_at <= timezone.now() + timedelta(days=90)
+        entry = CreditLedgerEntry.objects.get(pack=pack)
+        assert (entry.kind, entry.delta, entry.balance_after) == (CreditLedgerEntry.Kind.TOPUP, 500, 600)
+        assert (entry.actor, entry.actor_user, entry.reason) == (STAFF_EMAIL, admin_user, "Invoice 2041")
+        audit = AuditEntry.objects.get(store=owner.store, target=pack.public_id)
+        assert (audit.action, audit.actor_user) == (AuditEntry.Action.CREDITS_TOPPED_UP, admin_user)
+        assert audit.detail["credits"] == 500
+        assert audit.detail["balance_after"] == 600
+        assert "balance 600" in " ".join(messages_of(response))
+
+    def test_tops_up_each_selected_store(self, admin_client: Client, owner: Persona, outsider: Persona) -> None:
+        run_action(admin_client, Store, "top_up_credits", [owner.store, outsider.store], apply="yes", **TOP_UP)
+        assert fresh(owner.store).credit_balance == fresh(outsider.store).credit_balance == 600
+
+    @pytest.mark.parametrize(
+        ("field", "value", "message"),
+        [
+            ("credits", "0", "between 1 and 10,000,000"),
+            ("credits", "10000001", "between 1 and 10,000,000"),
+            ("credits", "ten", "Enter a whole number"),
+            ("price_per_credit", "-1", "from 0 to"),
+            ("price_per_credit", "0.00001", "at most 4 decimals"),
+            ("price_per_credit", "NaN", "Enter a number"),
+            ("valid_days", "0", "between 1 and 3650"),
+            ("valid_days", "", "This field is required"),
+        ],
+    )
+    def test_bad_input_shows_the_form_again_and_changes_nothing(
+        self, admin_client: Client, owner: Persona, outsider: Persona, field: str, value: str, message: str
+    ) -> None:
+        response = run_action(
+            admin_client,
+            Store,
+            "top_up_credits",
+            [owner.store, outsider.store],
+            apply="yes",
+            **{**TOP_UP, field: value},
+        )
+        assert response.status_code == 200
+        errors = response.context["form"].errors
+        assert message in " ".join(errors[field]), errors
+        assert message in response.content.decode()
+        assert books(owner.store) == (100, 1, 1, 1)  # the persona's initial top-up only
+        assert books(outsider.store) == (100, 1, 1, 1)
+
+
+class TestStorePage:
+    def test_shows_keys_packs_ledger_and_trail(self, admin_client: Client, owner: Persona) -> None:
+        store_suspend(store=owner.store, reason="fraud", actor=SYSTEM)
+        html = admin_client.get(change_url(owner.store)).content.decode()
+        for visible in (owner.key.prefix, owner.publishable.prefix, "Credit packs", "Credit ledger", "Audit trail"):
+            assert visible in html
+        assert "Store suspended" in html
+
+    def test_no_balance_can_be_typed(self, admin_client: Client, owner: Persona) -> None:
+        url = change_url(owner.store)
+        data = change_form_data(admin_client, url)
+        assert "credit_balance" not in data
+        assert not [name for name in data if name.endswith(("-remaining", "-credits", "-delta", "-balance_after"))]
+        data |= {"name": "Renamed Shop", "credit_balance": "999999", "status": "suspended"}
+        response = admin_client.post(url, data)
+        assert response.status_code == 302, response.context and response.context["adminform"].form.errors
+        store = fresh(owner.store)
+        assert (store.name, store.credit_balance, store.status) == ("Renamed Shop", 100, Store.Status.ACTIVE)
+
+    def test_pack_remaining_cannot_be_posted(self, admin_client: Client, owner: Persona) -> None:
+        url = change_url(owner.store)
+        data = change_form_data(admin_client, url)
+        pack = CreditPack.objects.get(store=owner.store)
+        prefix = next(k[: -len("-TOTAL_FORMS")] for k in data if k.endswith("-TOTAL_FORMS") and "pack" in k)
+        data |= {f"{prefix}-0-remaining": "5000", f"{prefix}-0-credits": "5000"}
+        assert admin_client.post(url, data).status_code == 302
+        pack.refresh_from_db()
+        assert (pack.credits, pack.remaining) == (100, 100)
+
+    def test_keys_can_be_relabelled_revoked_and_re_enabled(self, admin_client: Client, owner: Persona) -> None:
+        url = change_url(owner.store)
+        data = change_form_data(admin_client, url)
+        index = next(k for k, v in data.items() if k.endswith("-id") and str(v) == str(owner.key.pk))[: -len("-id")]
+        data[f"{index}-label"] = "Checkout server"
+        data.pop(f"{index}-active")
+        assert admin_client.post(url, data).status_code == 302
+        key = ApiKey.objects.get(pk=owner.key.pk)
+        assert (key.label, key.active) == ("Checkout server", False)
+        assert key.revoked_at is not None
+
+        data = change_form_data(admin_client, url)
+        data[f"{index}-active"] = "on"
+        assert admin_client.post(url, data).status_code == 302
+        key.refresh_from_db()
+        assert (key.active, key.revoked_at) == (True, None)
+
+    def test_a_locked_key_is_unlocked_by_ticking_it(self, admin_client: Client, owner: Persona) -> None:
+        ApiKey.objects.filter(pk=owner.key.pk).update(locked_at=timezone.now(), consecutive_failures=50)
+        url = change_url(owner.store)
+        data = change_form_data(admin_client, url)
+        index = next(k for k, v in data.items() if k.endswith("-id") and str(v) == str(owner.key.pk))[: -len("-id")]
+        assert f"{index}-active" not in data  # shown unticked: it cannot be used
+        assert admin_client.post(url, data).status_code == 302
+        assert ApiKey.objects.get(pk=owner.key.pk).locked_at is not None  # untouched, nothing changed
+
+        data[f"{index}-active"] = "on"
+        assert admin_client.post(url, data).status_code == 302
+        key = ApiKey.objects.get(pk=owner.key.pk)
+        assert (key.locked_at, key.consecutive_failures, key.active) == (None, 0, True)
+
+    def test_no_key_can_be_added_or_deleted(self, admin_client: Client, owner: Persona) -> None:
+        url = change_url(owner.store)
+        data = change_form_data(admin_client, url)
+        prefix = next(k[: -len("-TOTAL_FORMS")] for k in data if k.endswith("-TOTAL_FORMS") and "key" in k)
+        assert data[f"{prefix}-TOTAL_FORMS"] == data[f"{prefix}-INITIAL_FORMS"] == 2
+        assert not [k for k in data if k.startswith(prefix) and k.endswith("-DELETE")]
+        # A crafted extra form (a key with a typed secret) and a delete flag are both ignored.
+        data |= {
+            f"{prefix}-TOTAL_FORMS": 3,
+            f"{prefix}-2-label": "typed",
+            f"{prefix}-2-key_hash": "0" * 64,
+            f"{prefix}-2-prefix": "gvk_live_typ",
+            f"{prefix}-2-active": "on",
+            f"{prefix}-0-DELETE": "on",
+        }
+        assert admin_client.post(url, data).status_code == 302
+        assert ApiKey.objects.filter(store=owner.store).count() == 2
+
+    def test_the_key_hash_is_on_no_page(self, admin_client: Client, owner: Persona, track: Track) -> None:
+        track({"api_key": owner.secret})
+        pages = [
+            admin_url(Store, "changelist"),
+            change_url(owner.store),
+            admin_url(CreditPack, "changelist"),
+            admin_url(CreditLedgerEntry, "changelist"),
+            admin_url(AuditEntry, "changelist"),
+        ]
+        for url in pages:
+            html = admin_client.get(url).content.decode()
+            for key in (owner.key, owner.publishable):
+                assert key.key_hash not in html, url
+                assert key.plaintext not in html, url  # type: ignore[attr-defined]
+
+    def test_stores_cannot_be_added_or_deleted(self, admin_client: Client, owner: Persona) -> None:
+        assert admin_client.get(admin_url(Store, "add")).status_code == 403
+        assert admin_client.post(admin_url(Store, "delete", owner.store.pk), {"post": "yes"}).status_code == 403
+        assert Store.objects.filter(pk=owner.store.pk).exists()
+
+
+@pytest.mark.parametrize("model", [CreditPack, CreditLedgerEntry, AuditEntry])
+def test_books_and_trail_are_read_only(admin_client: Client, owner: Persona, model: Any) -> None:
+    store_suspend(store=owner.store, reason="fraud", actor=SYSTEM)
+    row = model.objects.filter(store=owner.store).first()
+    assert admin_client.get(admin_url(model, "add")).status_code == 403
+    assert admin_client.get(change_url(row)).status_code == 200  # view only
+    assert 'type="submit"' not in admin_client.get(change_url(row)).content.decode().split('id="content-main"')[1]
+    assert admin_client.post(change_url(row), {}).status_code == 403
+    assert admin_client.post(admin_url(model, "delete", row.pk), {"post": "yes"}).status_code == 403
+    assert model.objects.filter(pk=row.pk).exists()
+
+
+def test_ledger_filters_by_kind(admin_client: Client, owner: Persona) -> None:
+    cl = admin_client.get(admin_url(CreditLedgerEntry, "changelist"), {"kind__exact": "topup"}).context["cl"]
+    assert [e.kind for e in cl.result_list] == ["topup"]
+    cl = admin_client.get(admin_url(CreditLedgerEntry, "changelist"), {"kind__exact": "expiry"}).context["cl"]
+    assert list(cl.result_list) == []
+
+
+def test_audit_filters_by_action_and_store(admin_client: Client, owner: Persona, outsider: Persona) -> None:
+    store_suspend(store=owner.store, reason="fraud", actor=SYSTEM)
+    url = admin_url(AuditEntry, "changelist")
+    cl = admin_client.get(url, {"action__exact": "store.suspended"}).context["cl"]
+    assert [e.store_id for e in cl.result_list] == [owner.store.pk]
+    cl = admin_client.get(url, {"store__id__exact": outsider.store.pk}).context["cl"]
+    assert {e.action for e in cl.result_list} == {AuditEntry.Action.CREDITS_TOPPED_UP}
+
+
+def test_the_console_is_branded(admin_client: Client) -> None:
+    html = admin_client.get("/admin/").content.decode()
+    assert "Genvoris support" in html
+    assert "genvoris/admin.css" in html

@@ -1,0 +1,120 @@
+"""Support staff in a real browser: sign in to the console, suspend a store with a reason, top up
+another through the intermediate form, and read both in the audit trail.
+
+Saves admin-stores.png, admin-suspend.png, admin-topup.png, admin-store.png and admin-audit.png
+under docs/screenshots/ for readers of the repository.
+"""
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from conftest import screenshot
+from stores.models import AuditEntry, CreditLedgerEntry, CreditPack, Store
+from stores.services import COMMAND, SYSTEM, api_key_create, credit_topup, store_create, store_suspend
+from tryon.models import TryOnEvent
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+STAFF = "support@genvoris.example"
+PASSWORD = "correct horse battery staple"
+STORES = [
+    # name, owner, credits, hours since the last try-on (None: never)
+    ("Northwind Apparel", "ops@northwind.example", 4820, 0.2),
+    ("Lumen Home", "hello@lumenhome.example", 60, 5),
+    ("Atelier Rue", "studio@atelierrue.example", 1250, 30),
+    ("Kite & Kin Outdoor", "team@kiteandkin.example", 0, None),
+]
+
+
+def seed_stores() -> dict[str, Store]:
+    now = timezone.now()
+    stores = {}
+    for name, email, credits, hours in STORES:
+        store = store_create(name=name, owner_email=email)
+        if credits:
+            credit_topup(store=store, credits=credits, actor=COMMAND, price_per_credit=Decimal("0.05"))
+        key, _ = api_key_create(store=store, label="Production")
+        if hours is not None:
+            TryOnEvent.objects.create(
+                store=store,
+                api_key=key,
+                product_title="Linen overshirt",
+                outcome=TryOnEvent.Outcome.DEBITED,
+                created_at=now - timedelta(hours=hours),
+            )
+        stores[name] = store
+    store_suspend(store=stores["Kite & Kin Outdoor"], reason="Card declined on renewal", actor=SYSTEM)
+    return stores
+
+
+def sign_in(page: Any) -> None:
+    page.goto("/admin/")
+    page.fill("#id_username", STAFF)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name >> text=Genvoris support")
+
+
+def test_support_suspends_and_tops_up_through_the_admin(page: Any) -> None:
+    staff = get_user_model().objects.create_superuser(STAFF, STAFF, PASSWORD)
+    stores = seed_stores()
+    lumen, atelier = stores["Lumen Home"], stores["Atelier Rue"]
+    sign_in(page)
+
+    page.goto("/admin/stores/store/")
+    page.wait_for_selector("#result_list")
+    assert page.locator("#result_list tbody tr").count() == len(STORES)
+    assert "Card declined" not in page.content()  # the reason is on the store's page, not the list
+    screenshot(page, "admin-stores")
+
+    # Suspend Atelier Rue from the list: choose the action, give a reason.
+    page.check(f'input[name="_selected_action"][value="{atelier.pk}"]')
+    page.select_option('select[name="action"]', "suspend_stores")
+    page.click('button[name="index"]')
+    page.wait_for_selector("textarea[name=reason]")
+    page.fill("textarea[name=reason]", "Chargebacks on three orders; waiting for the merchant's reply")
+    screenshot(page, "admin-suspend")
+    page.click("input[type=submit]")
+    page.wait_for_selector(".messagelist .success")
+    atelier.refresh_from_db()
+    assert atelier.status == Store.Status.SUSPENDED
+    assert atelier.suspended_reason == "Chargebacks on three orders; waiting for the merchant's reply"
+
+    # Top up Lumen Home from its own page; a bad amount is refused first and nothing changes.
+    page.goto(f"/admin/stores/store/{lumen.pk}/change/")
+    page.click("button:has-text('Top up credits')")
+    page.fill("input[name=credits]", "0")
+    page.click("input[type=submit]")
+    page.wait_for_selector(".field-credits .errorlist >> text=between 1 and 10,000,000")
+    assert Store.objects.get(pk=lumen.pk).credit_balance == 60
+    page.goto(f"/admin/stores/store/{lumen.pk}/change/")
+    page.click("button:has-text('Top up credits')")
+    page.fill("input[name=credits]", "2500")
+    page.fill("input[name=price_per_credit]", "0.04")
+    page.fill("input[name=valid_days]", "180")
+    page.fill("textarea[name=note]", "Invoice INV-2041, paid by bank transfer")
+    screenshot(page, "admin-topup")
+    page.click("input[type=submit]")
+    page.wait_for_selector(".messagelist .success")
+    assert page.url.endswith(f"/admin/stores/store/{lumen.pk}/change/")
+    screenshot(page, "admin-store")
+    assert Store.objects.get(pk=lumen.pk).credit_balance == 2560
+    pack = CreditPack.objects.filter(store=lumen).latest("id")
+    assert (pack.credits, pack.price_per_credit, pack.source) == (2500, Decimal("0.04"), CreditPack.Source.ADMIN)
+    ledger = CreditLedgerEntry.objects.get(pack=pack)
+    assert (ledger.actor, ledger.actor_user_id, ledger.balance_after) == (STAFF, staff.pk, 2560)
+
+    page.goto("/admin/stores/auditentry/")
+    page.wait_for_selector("#result_list")
+    screenshot(page, "admin-audit")
+    staff_entries = AuditEntry.objects.filter(actor_user=staff).order_by("id")
+    assert [(e.action, e.store_id) for e in staff_entries] == [
+        (AuditEntry.Action.STORE_SUSPENDED, atelier.pk),
+        (AuditEntry.Action.CREDITS_TOPPED_UP, lumen.pk),
+    ]
+    assert page.locator("#result_list tbody tr").count() == AuditEntry.objects.count()

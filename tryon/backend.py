@@ -1,0 +1,359 @@
+"""The reference try-on backend: the endpoint widget.js posts to (SPEC §8).
+
+It plays the part of "your try-on backend" in the published flow, so it talks to the track
+endpoint over HTTP exactly as a merchant's own backend would: x-internal-secret, the store key
+in the body, and one Idempotency-Key per generation, so its one retry can never charge twice.
+
+POST /api/tryon/generate, multipart: `photo` (file), `product_image` (URL), `api_key`, and
+optionally `end_customer_token`, `product_title`, `product_category`, `page_url`. It answers
+`{"success": true, "image": "data:image/jpeg;base64,…", "variation_count", "generation_time_ms",
+"end_customer_quota"?}`, or the error envelope, with track's own status and code when track
+refused the try-on.
+"""
+
+import base64
+import logging
+import math
+import time
+import uuid
+from dataclasses import dataclass
+from io import BytesIO
+from typing import Any
+
+import httpx
+from django import forms
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.csrf import csrf_exempt
+from PIL import Image
+
+from genvoris.api import UNAVAILABLE, error_response
+from genvoris.errors import ApiError, ErrorCode
+from genvoris.ratelimit import check_auth_failures, client_ip, record_auth_failure
+from stores.models import ApiKey
+from stores.selectors import api_key_by_plaintext
+from tryon.generators import TryOnRequest, generator
+from tryon.images import MAX_IMAGE_BYTES, MemoryOnlyUploadHandler, fetch_product_image, open_image, too_large
+from tryon.models import TryOnEvent
+
+logger = logging.getLogger("genvoris.tryon.backend")
+
+MAX_BODY_BYTES = MAX_IMAGE_BYTES + 64 * 1024  # one photo and a few short text fields
+TRACK_TIMEOUT_SECONDS = 10.0
+RETRY_DELAY_SECONDS = 0.25
+_AUTH_CODES = (ErrorCode.UNAUTHORIZED, ErrorCode.INVALID_KEY)
+
+
+class GenerateForm(forms.Form):
+    api_key = forms.CharField(max_length=200)
+    product_image = forms.CharField(max_length=2048)
+    end_customer_token = forms.CharField(max_length=8192, required=False)
+    product_title = forms.CharField(max_length=300, required=False)
+    product_category = forms.CharField(max_length=40, required=False)
+    page_url = forms.CharField(max_length=2048, required=False)
+
+
+@dataclass(frozen=True)
+class Upload:
+    fields: dict[str, str]
+    photo: bytes
+
+
+@csrf_exempt  # called cross-site by design; no cookie or session is read, so nothing can be forged
+def generate_view(request: HttpRequest) -> HttpResponse:
+    if request.method == "OPTIONS":
+        response = HttpResponse(status=204)
+        response["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+        response["Access-Control-Allow-Headers"] = "Content-Type, Accept, Accept-Language, X-Request-Id"
+        response["Access-Control-Max-Age"] = "7200"
+    elif request.method != "POST":
+        response = error_response(ApiError(ErrorCode.METHOD_NOT_ALLOWED, "Use POST with a multipart body."))
+        response["Allow"] = "POST, OPTIONS"
+    else:
+        try:
+            response = JsonResponse(generate(request))
+        except ApiError as error:
+            response = error_response(error)
+        except (OperationalError, InterfaceError):
+            logger.exception("database unavailable during a generation")
+            response = error_response(UNAVAILABLE)
+        except Exception:
+            # Answered here rather than by Django's handler so that the answer keeps its CORS
+            # headers: without them the widget could only say "network error".
+            logger.exception("generation failed unexpectedly")
+            response = error_response(
+                ApiError(ErrorCode.INTERNAL_ERROR, "Something went wrong on our side; nothing was charged.")
+            )
+    return with_cors(request, response)
+
+
+def with_cors(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """Any origin may call: no credentials are accepted, and the key's domain allowlist is
+    enforced by track on the Origin the browser sent, which page scripts cannot forge."""
+    origin = request.headers.get("Origin")
+    if origin:
+        response["Access-Control-Allow-Origin"] = origin
+        response["Access-Control-Expose-Headers"] = "Retry-After, X-Request-Id"
+    patch_vary_headers(response, ["Origin"])
+    return response
+
+
+def generate(request: HttpRequest) -> dict[str, Any]:
+    """Limits, the upload, the key, both images, the generation, then the accounting."""
+    ip = client_ip(request)
+    check_auth_failures(ip)
+    check_generate_rate(ip)
+    track_url = track_endpoint(request)
+    upload = read_upload(request)
+    check_key(upload.fields["api_key"], ip)
+    photo = open_image(upload.photo, field="photo")
+    own_origin = request.build_absolute_uri("/").rstrip("/")
+    product = open_image(
+        fetch_product_image(upload.fields["product_image"], own_origin=own_origin), field="product_image"
+    )
+    report = track_body(upload.fields, origin=request.headers.get("Origin", ""))
+    idempotency_key = f"gen_{uuid.uuid4().hex}"
+    started = time.monotonic()
+    try:
+        images = run_generator(photo, product, report)
+    except Exception:
+        logger.exception("generator %s failed", settings.TRYON_GENERATOR)
+        report_failure(track_url, report, idempotency_key, started)
+        raise ApiError(
+            ErrorCode.UNAVAILABLE,
+            "The try-on could not be made this time; nothing was charged. Please try again.",
+            detail="The image generator failed; the try-on was reported as failed and not charged.",
+        ) from None
+    report.update(variation_count=len(images), generation_time_ms=_elapsed_ms(started), success=True)
+    accounted = relay(call_track(track_url, report, idempotency_key), ip)
+    return answer(images, accounted, report["generation_time_ms"])
+
+
+# --- limits ------------------------------------------------------------------------------------
+
+
+def check_generate_rate(ip: str) -> None:
+    """A fixed one-minute window per address in the cache; fails open like genvoris.ratelimit."""
+    bucket = int(time.time() // 60)
+    key = f"tryon-generate:{ip}:{bucket}"
+    try:
+        count = 1 if cache.add(key, 1, timeout=65) else cache.incr(key)
+    except ValueError:  # the entry expired between add and incr
+        count = 1
+    except Exception:  # any cache backend's connection error
+        logger.warning("rate-limit cache unreachable; not limiting generations", exc_info=True)
+        return
+    if count > settings.TRYON_GENERATE_PER_MINUTE:
+        retry_after = max(1, math.ceil((bucket + 1) * 60 - time.time()))
+        raise ApiError(
+            ErrorCode.RATE_LIMITED,
+            "Too many try-ons from this address. Retry after the number of seconds in Retry-After.",
+            detail=f"More than {settings.TRYON_GENERATE_PER_MINUTE} try-ons a minute; retry after {retry_after} s.",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+def track_endpoint(request: HttpRequest) -> str:
+    """TRYON_TRACK_URL, else this server at the host the request named (see docs/decisions.md)."""
+    if not settings.TRYON_INTERNAL_SECRET:
+        logger.error("TRYON_INTERNAL_SECRET is empty: the try-on backend cannot report try-ons")
+        raise _not_configured("TRYON_INTERNAL_SECRET is empty.")
+    if settings.TRYON_TRACK_URL:
+        return str(settings.TRYON_TRACK_URL)
+    if "*" in settings.ALLOWED_HOSTS:
+        # Any Host header would be accepted, and the internal secret must not follow one away.
+        logger.error("ALLOWED_HOSTS has '*' and TRYON_TRACK_URL is empty: refusing to derive the track URL")
+        raise _not_configured("Set TRYON_TRACK_URL when ALLOWED_HOSTS contains '*'.")
+    return request.build_absolute_uri(reverse("tryon-track"))
+
+
+def _not_configured(detail: str) -> ApiError:
+    return ApiError(ErrorCode.UNAVAILABLE, "Virtual try-on is not available right now.", detail=detail)
+
+
+# --- the upload --------------------------------------------------------------------------------
+
+
+def read_upload(request: HttpRequest) -> Upload:
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
+        raise too_large("photo", f"The photo is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MB.")
+    if request.content_type != "multipart/form-data":
+        raise ApiError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "Send the photo as multipart/form-data.")
+    handler = MemoryOnlyUploadHandler(request)
+    request.upload_handlers = [handler]  # never a temporary file on disk
+    try:
+        photo = request.FILES.get("photo")
+        data = request.POST
+    except (MultiPartParserError, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent):
+        raise ApiError(ErrorCode.INVALID_BODY, "The multipart body could not be read.") from None
+    if handler.exceeded:
+        raise too_large("photo", f"The photo is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MB.")
+    form = GenerateForm(data)
+    errors = {} if form.is_valid() else {field: list(messages) for field, messages in form.errors.items()}
+    if photo is None:
+        errors["photo"] = ["Attach the shopper's photo as a file."]
+    if errors:
+        first = next(iter(errors))
+        raise ApiError(
+            ErrorCode.INVALID_BODY, "The request is invalid.", detail=f"{first}: {errors[first][0]}", fieldErrors=errors
+        )
+    assert photo is not None
+    return Upload(fields=form.cleaned_data, photo=photo.read())
+
+
+def check_key(text: str, ip: str) -> None:
+    """A key that cannot be a usable key is refused here, before any work and before track.
+
+    Track counts failed authentications per calling address, and every call from this backend
+    comes from the same address: relaying strangers' bad keys would soon lock this backend out
+    for every store. So bad keys are counted against the shopper's address instead.
+    """
+    key = api_key_by_plaintext(text)
+    if key is None or not key.is_usable:
+        record_auth_failure(ip)
+        raise ApiError(ErrorCode.INVALID_KEY, "The API key is not valid.", detail=_key_problem(key))
+
+
+def _key_problem(key: ApiKey | None) -> str:
+    if key is None:
+        return "No such API key: check the widget's data-api-key."
+    return "This API key is revoked or locked; the store can re-enable it in the portal."
+
+
+# --- generation --------------------------------------------------------------------------------
+
+
+def track_body(fields: dict[str, str], *, origin: str) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "api_key": fields["api_key"],
+        "product_type": product_type(fields["product_category"]),
+        "page_url": fields["page_url"],
+        "product_title": fields["product_title"],
+        "origin": origin,
+    }
+    if fields["end_customer_token"]:
+        body["end_customer_token"] = fields["end_customer_token"]
+    return body
+
+
+def product_type(category: str) -> str:
+    """data-product-category is one of track's product types; empty is apparel, anything else other."""
+    value = category.strip().lower()
+    if not value:
+        return TryOnEvent.ProductType.APPAREL.value
+    return value if value in TryOnEvent.ProductType.values else TryOnEvent.ProductType.OTHER.value
+
+
+def run_generator(photo: Image.Image, product: Image.Image, report: dict[str, Any]) -> list[Image.Image]:
+    images = generator().generate(
+        TryOnRequest(
+            photo=photo, product=product, product_type=report["product_type"], product_title=report["product_title"]
+        )
+    )
+    if not images or len(images) > 16:
+        raise ValueError(f"the generator returned {len(images)} images; 1 to 16 expected")
+    return images
+
+
+def report_failure(track_url: str, report: dict[str, Any], idempotency_key: str, started: float) -> None:
+    failed = {**report, "success": False, "variation_count": 1, "generation_time_ms": _elapsed_ms(started)}
+    try:
+        response = call_track(track_url, failed, idempotency_key)
+    except ApiError:
+        return  # already logged; the shopper is told the try-on failed either way
+    if response.status_code != 200:
+        logger.warning("track refused a failure report: %s %s", response.status_code, response.text[:300])
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+# --- the track call ----------------------------------------------------------------------------
+
+
+def track_client() -> httpx.Client:
+    # trust_env=False: the shared secret goes straight to TRYON_TRACK_URL, never via an env proxy.
+    return httpx.Client(timeout=TRACK_TIMEOUT_SECONDS, trust_env=False)
+
+
+def call_track(url: str, body: dict[str, Any], idempotency_key: str) -> httpx.Response:
+    """POST the report; once more, with the same key, after a network error or a 503."""
+    headers = {"x-internal-secret": settings.TRYON_INTERNAL_SECRET[0], "Idempotency-Key": idempotency_key}
+    with track_client() as client:
+        for attempt in (1, 2):
+            try:
+                response = client.post(url, json=body, headers=headers)
+            except httpx.TransportError as error:
+                logger.warning("track call %s failed (attempt %s): %s", idempotency_key, attempt, error)
+                if attempt == 2:
+                    raise _unrecorded() from None
+            else:
+                if response.status_code != 503 or attempt == 2:
+                    return response
+                logger.warning("track answered 503 to %s; retrying once", idempotency_key)
+            time.sleep(RETRY_DELAY_SECONDS)
+    raise AssertionError("unreachable: the second attempt returns or raises")
+
+
+def _unrecorded() -> ApiError:
+    return ApiError(
+        ErrorCode.UNAVAILABLE,
+        "The try-on could not be recorded; nothing was charged. Please try again.",
+        detail="The track endpoint could not be reached.",
+        headers={"Retry-After": "1"},
+    )
+
+
+def relay(response: httpx.Response, ip: str) -> dict[str, Any]:
+    """Track's 200 body, or its error raised again with the same status, code and fields."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code == 200 and isinstance(body, dict) and body.get("success") is True:
+        return body
+    code = body.get("error") if isinstance(body, dict) else None
+    if code not in {known.value for known in ErrorCode}:
+        logger.error("track answered %s without an error envelope: %s", response.status_code, response.text[:300])
+        raise _unrecorded()
+    assert isinstance(body, dict)
+    if code == ErrorCode.UNAUTHORIZED:
+        logger.error("track refused this backend's x-internal-secret: check TRYON_INTERNAL_SECRET")
+    if code in _AUTH_CODES:
+        record_auth_failure(ip)
+    extra = {k: v for k, v in body.items() if k not in ("error", "message", "detail")}
+    headers = {"Retry-After": response.headers["Retry-After"]} if "Retry-After" in response.headers else {}
+    error = ApiError(
+        ErrorCode(code), str(body.get("message", "")), detail=str(body.get("detail", "")), headers=headers, **extra
+    )
+    error.status = response.status_code
+    raise error
+
+
+def answer(images: list[Image.Image], accounted: dict[str, Any], generation_time_ms: int) -> dict[str, Any]:
+    """The store's credit balance stays between the store and Genvoris: shoppers get their quota."""
+    body: dict[str, Any] = {
+        "success": True,
+        "image": data_url(images[0]),
+        "variation_count": len(images),
+        "generation_time_ms": generation_time_ms,
+    }
+    if len(images) > 1:
+        body["images"] = [body["image"], *(data_url(image) for image in images[1:])]
+    if "end_customer_quota" in accounted:
+        body["end_customer_quota"] = accounted["end_customer_quota"]
+    return body
+
+
+def data_url(image: Image.Image) -> str:
+    buffer = BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=88, optimize=True, progressive=True)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()

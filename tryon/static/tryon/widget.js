@@ -1,0 +1,602 @@
+/*! Genvoris try-on widget. Reference: docs/widget.md. No dependencies; nothing runs before the first click but a click listener. */
+(() => {
+  "use strict";
+  const VERSION = "1.0.0";
+  const w = window;
+  const d = document;
+  if (w.Genvoris && w.Genvoris.version) return; // included twice: the first copy does everything
+
+  const TRIGGER = ".genvoris-tryon-btn,[data-genvoris-trigger]";
+  const SCRIPT_SRC = /\/widget(-\d+\.\d+\.\d+)?\.js([?#]|$)/;
+  const MAX_BYTES = 10 * 1024 * 1024;
+  const MAX_SIDE = 1600; // photos are scaled down in the browser before upload: faster on phones
+  // `defer` scripts still see document.currentScript; a tag manager or a loader that evals us does not.
+  const script = d.currentScript || [...d.querySelectorAll("script[src]")].reverse().find((s) => SCRIPT_SRC.test(s.src));
+
+  const T = {
+    en: {
+      title: "Virtual try-on", close: "Close", photo: "Your photo",
+      intro: "Add a photo of yourself to see how this looks on you.",
+      tips: "Face the camera, in good light, with your shoulders in the frame.",
+      choose: "Choose a photo", camera: "Take a photo", drop: "or drop it here",
+      privacy: "Your photo is only used for this try-on and is never stored.",
+      change: "Use another photo", go: "Try it on", busy: "Creating your try-on…",
+      ready: "Your try-on is ready.", result: "Try-on result: {p}", again: "Try another photo", save: "Save image",
+      left: "{remaining} of {limit} try-ons left this month.",
+      quota: "You have used all {limit} try-ons in your plan this month.",
+      upgrade: "Upgrade your plan to keep trying products on.", plans: "See plans",
+      paused: "Your try-on plan is paused.", cancelled: "Your try-on plan has been cancelled.",
+      no_plan: "Your account does not include virtual try-on yet.",
+      credits: "Virtual try-on is unavailable in this store right now. Please try again later.",
+      rate: "Too many try-ons in a short time. Please wait {s} seconds and try again.",
+      net: "We could not reach the try-on service. Check your connection and try again.",
+      session: "Your session has expired. Reload the page and try again.",
+      setup: "Virtual try-on is not available on this site right now.",
+      type: "This file is not a photo we can use. Choose a JPEG, PNG or WebP image.",
+      big: "This photo is too large. Choose one under 10 MB.",
+      product: "The product image could not be loaded.",
+      fail: "Something went wrong and nothing was charged. Please try again.",
+      retry: "Try again", powered: "Powered by Genvoris",
+    },
+    fr: {
+      title: "Essayage virtuel", close: "Fermer", photo: "Votre photo",
+      intro: "Ajoutez une photo de vous pour voir ce que cet article donne sur vous.",
+      tips: "Face à l’objectif, bien éclairé, les épaules dans le cadre.",
+      choose: "Choisir une photo", camera: "Prendre une photo", drop: "ou déposez-la ici",
+      privacy: "Votre photo sert uniquement à cet essayage et n’est jamais conservée.",
+      change: "Changer de photo", go: "Essayer", busy: "Création de votre essayage…",
+      ready: "Votre essayage est prêt.", result: "Votre essayage : {p}", again: "Essayer une autre photo", save: "Enregistrer l’image",
+      left: "Il vous reste {remaining} essayages sur {limit} ce mois-ci.",
+      quota: "Vous avez utilisé les {limit} essayages de votre forfait ce mois-ci.",
+      upgrade: "Passez à un forfait supérieur pour continuer vos essayages.", plans: "Voir les forfaits",
+      paused: "Votre forfait d’essayage est en pause.", cancelled: "Votre forfait d’essayage a été résilié.",
+      no_plan: "Votre compte n’inclut pas encore l’essayage virtuel.",
+      credits: "L’essayage virtuel est momentanément indisponible dans cette boutique. Réessayez plus tard.",
+      rate: "Trop d’essayages en peu de temps. Patientez {s} secondes puis réessayez.",
+      net: "Impossible de joindre le service d’essayage. Vérifiez votre connexion et réessayez.",
+      session: "Votre session a expiré. Rechargez la page et réessayez.",
+      setup: "L’essayage virtuel n’est pas disponible sur ce site pour le moment.",
+      type: "Ce fichier n’est pas une photo utilisable. Choisissez une image JPEG, PNG ou WebP.",
+      big: "Cette photo est trop lourde. Choisissez-en une de moins de 10 Mo.",
+      product: "L’image du produit n’a pas pu être chargée.",
+      fail: "Un problème est survenu et rien n’a été débité. Veuillez réessayer.",
+      retry: "Réessayer", powered: "Propulsé par Genvoris",
+    },
+    de: {
+      title: "Virtuelle Anprobe", close: "Schließen", photo: "Ihr Foto",
+      intro: "Fügen Sie ein Foto von sich hinzu, um zu sehen, wie Ihnen dieser Artikel steht.",
+      tips: "Blick in die Kamera, gutes Licht, die Schultern im Bild.",
+      choose: "Foto auswählen", camera: "Foto aufnehmen", drop: "oder hier ablegen",
+      privacy: "Ihr Foto wird nur für diese Anprobe verwendet und nie gespeichert.",
+      change: "Anderes Foto wählen", go: "Anprobieren", busy: "Ihre Anprobe wird erstellt…",
+      ready: "Ihre Anprobe ist fertig.", result: "Ihre Anprobe: {p}", again: "Anderes Foto probieren", save: "Bild speichern",
+      left: "Noch {remaining} von {limit} Anproben in diesem Monat.",
+      quota: "Sie haben alle {limit} Anproben Ihres Tarifs in diesem Monat genutzt.",
+      upgrade: "Wechseln Sie zu einem größeren Tarif, um weiter anzuprobieren.", plans: "Tarife ansehen",
+      paused: "Ihr Anprobe-Tarif ist pausiert.", cancelled: "Ihr Anprobe-Tarif wurde gekündigt.",
+      no_plan: "Ihr Konto enthält noch keine virtuelle Anprobe.",
+      credits: "Die virtuelle Anprobe ist in diesem Shop gerade nicht verfügbar. Bitte versuchen Sie es später erneut.",
+      rate: "Zu viele Anproben in kurzer Zeit. Bitte warten Sie {s} Sekunden und versuchen Sie es erneut.",
+      net: "Der Anprobe-Dienst ist nicht erreichbar. Prüfen Sie Ihre Verbindung und versuchen Sie es erneut.",
+      session: "Ihre Sitzung ist abgelaufen. Laden Sie die Seite neu und versuchen Sie es erneut.",
+      setup: "Die virtuelle Anprobe ist auf dieser Website gerade nicht verfügbar.",
+      type: "Diese Datei ist kein verwendbares Foto. Wählen Sie ein JPEG-, PNG- oder WebP-Bild.",
+      big: "Dieses Foto ist zu groß. Wählen Sie eines unter 10 MB.",
+      product: "Das Produktbild konnte nicht geladen werden.",
+      fail: "Etwas ist schiefgelaufen; es wurde nichts berechnet. Bitte versuchen Sie es erneut.",
+      retry: "Erneut versuchen", powered: "Bereitgestellt von Genvoris",
+    },
+    es: {
+      title: "Probador virtual", close: "Cerrar", photo: "Tu foto",
+      intro: "Añade una foto tuya para ver cómo te queda este producto.",
+      tips: "Mira a la cámara, con buena luz y los hombros dentro del encuadre.",
+      choose: "Elegir una foto", camera: "Hacer una foto", drop: "o suéltala aquí",
+      privacy: "Tu foto solo se usa para esta prueba y nunca se guarda.",
+      change: "Usar otra foto", go: "Probármelo", busy: "Creando tu prueba…",
+      ready: "Tu prueba está lista.", result: "Tu prueba: {p}", again: "Probar otra foto", save: "Guardar imagen",
+      left: "Te quedan {remaining} de {limit} pruebas este mes.",
+      quota: "Has usado las {limit} pruebas de tu plan este mes.",
+      upgrade: "Mejora tu plan para seguir probándote productos.", plans: "Ver planes",
+      paused: "Tu plan de pruebas está en pausa.", cancelled: "Tu plan de pruebas se ha cancelado.",
+      no_plan: "Tu cuenta aún no incluye el probador virtual.",
+      credits: "El probador virtual no está disponible en esta tienda ahora mismo. Inténtalo más tarde.",
+      rate: "Demasiadas pruebas en poco tiempo. Espera {s} segundos y vuelve a intentarlo.",
+      net: "No se pudo conectar con el servicio de pruebas. Comprueba tu conexión y vuelve a intentarlo.",
+      session: "Tu sesión ha caducado. Recarga la página y vuelve a intentarlo.",
+      setup: "El probador virtual no está disponible en este sitio ahora mismo.",
+      type: "Este archivo no es una foto válida. Elige una imagen JPEG, PNG o WebP.",
+      big: "Esta foto es demasiado grande. Elige una de menos de 10 MB.",
+      product: "No se pudo cargar la imagen del producto.",
+      fail: "Algo salió mal y no se ha cobrado nada. Vuelve a intentarlo.",
+      retry: "Reintentar", powered: "Con la tecnología de Genvoris",
+    },
+    ar: {
+      title: "القياس الافتراضي", close: "إغلاق", photo: "صورتك",
+      intro: "أضف صورة لك لترى كيف يبدو هذا المنتج عليك.",
+      tips: "انظر إلى الكاميرا في إضاءة جيدة مع ظهور كتفيك في الصورة.",
+      choose: "اختر صورة", camera: "التقط صورة", drop: "أو أفلتها هنا",
+      privacy: "تُستخدم صورتك لهذا القياس فقط ولا تُحفظ أبدًا.",
+      change: "استخدم صورة أخرى", go: "جرّبه", busy: "جارٍ إنشاء القياس…",
+      ready: "القياس جاهز.", result: "نتيجة القياس: {p}", again: "جرّب صورة أخرى", save: "حفظ الصورة",
+      left: "تبقّى لك {remaining} من {limit} قياسات هذا الشهر.",
+      quota: "لقد استخدمت جميع القياسات ({limit}) في خطتك هذا الشهر.",
+      upgrade: "رقِّ خطتك لمواصلة تجربة المنتجات.", plans: "عرض الخطط",
+      paused: "خطة القياس الخاصة بك متوقفة مؤقتًا.", cancelled: "أُلغيت خطة القياس الخاصة بك.",
+      no_plan: "لا يتضمن حسابك القياس الافتراضي بعد.",
+      credits: "القياس الافتراضي غير متاح في هذا المتجر حاليًا. حاول مرة أخرى لاحقًا.",
+      rate: "محاولات كثيرة في وقت قصير. انتظر {s} ثانية ثم حاول مرة أخرى.",
+      net: "تعذّر الاتصال بخدمة القياس. تحقّق من اتصالك وحاول مرة أخرى.",
+      session: "انتهت صلاحية جلستك. أعد تحميل الصفحة وحاول مرة أخرى.",
+      setup: "القياس الافتراضي غير متاح على هذا الموقع حاليًا.",
+      type: "هذا الملف ليس صورة صالحة. اختر صورة بصيغة JPEG أو PNG أو WebP.",
+      big: "هذه الصورة كبيرة جدًا. اختر صورة أصغر من 10 ميغابايت.",
+      product: "تعذّر تحميل صورة المنتج.",
+      fail: "حدث خطأ ولم يُخصم أي شيء. يُرجى المحاولة مرة أخرى.",
+      retry: "أعد المحاولة", powered: "بدعم من Genvoris",
+    },
+    ur: {
+      title: "ورچوئل ٹرائی آن", close: "بند کریں", photo: "آپ کی تصویر",
+      intro: "اپنی ایک تصویر شامل کریں اور دیکھیں کہ یہ پروڈکٹ آپ پر کیسی لگتی ہے۔",
+      tips: "کیمرے کی طرف دیکھیں، روشنی اچھی ہو اور کندھے تصویر میں ہوں۔",
+      choose: "تصویر منتخب کریں", camera: "تصویر کھینچیں", drop: "یا اسے یہاں چھوڑیں",
+      privacy: "آپ کی تصویر صرف اسی ٹرائی آن کے لیے استعمال ہوتی ہے اور کبھی محفوظ نہیں کی جاتی۔",
+      change: "دوسری تصویر استعمال کریں", go: "پہن کر دیکھیں", busy: "آپ کا ٹرائی آن تیار ہو رہا ہے…",
+      ready: "آپ کا ٹرائی آن تیار ہے۔", result: "ٹرائی آن کا نتیجہ: {p}", again: "دوسری تصویر آزمائیں", save: "تصویر محفوظ کریں",
+      left: "اس مہینے {limit} میں سے {remaining} ٹرائی آن باقی ہیں۔",
+      quota: "آپ اس مہینے اپنے پلان کے تمام {limit} ٹرائی آن استعمال کر چکے ہیں۔",
+      upgrade: "مزید ٹرائی آن کے لیے اپنا پلان اپ گریڈ کریں۔", plans: "پلان دیکھیں",
+      paused: "آپ کا ٹرائی آن پلان روکا ہوا ہے۔", cancelled: "آپ کا ٹرائی آن پلان منسوخ ہو چکا ہے۔",
+      no_plan: "آپ کے اکاؤنٹ میں ابھی ورچوئل ٹرائی آن شامل نہیں ہے۔",
+      credits: "اس اسٹور میں ورچوئل ٹرائی آن فی الحال دستیاب نہیں ہے۔ بعد میں دوبارہ کوشش کریں۔",
+      rate: "کم وقت میں بہت زیادہ کوششیں۔ {s} سیکنڈ انتظار کریں اور دوبارہ کوشش کریں۔",
+      net: "ٹرائی آن سروس سے رابطہ نہیں ہو سکا۔ اپنا کنکشن چیک کریں اور دوبارہ کوشش کریں۔",
+      session: "آپ کا سیشن ختم ہو گیا ہے۔ صفحہ دوبارہ لوڈ کریں اور دوبارہ کوشش کریں۔",
+      setup: "اس ویب سائٹ پر ورچوئل ٹرائی آن فی الحال دستیاب نہیں ہے۔",
+      type: "یہ فائل قابلِ استعمال تصویر نہیں ہے۔ JPEG، PNG یا WebP تصویر منتخب کریں۔",
+      big: "یہ تصویر بہت بڑی ہے۔ 10 MB سے چھوٹی تصویر منتخب کریں۔",
+      product: "پروڈکٹ کی تصویر لوڈ نہیں ہو سکی۔",
+      fail: "کچھ غلط ہو گیا اور کوئی چارج نہیں ہوا۔ براہِ کرم دوبارہ کوشش کریں۔",
+      retry: "دوبارہ کوشش کریں", powered: "Genvoris کی جانب سے",
+    },
+  };
+  const RTL = { ar: 1, ur: 1 };
+  // Track's refusals that only the store can fix: the shopper gets one calm sentence, the console the detail.
+  const SETUP = ["unauthorized", "invalid_key", "account_inactive", "domain_not_allowed", "token_store_mismatch", "insufficient_scope"];
+
+  const STYLE = `
+:host{all:initial!important;display:contents!important}
+[hidden]{display:none!important}
+dialog{box-sizing:border-box;margin:auto;padding:0;border:0;border-radius:20px;width:min(440px,calc(100vw - 24px));max-height:calc(100dvh - 24px);overflow:auto;background:#fff;color:#1c1c1e;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans Arabic",Tahoma,sans-serif;box-shadow:0 30px 80px rgba(0,0,0,.35);text-align:start;visibility:visible;opacity:1}
+dialog:not([open]){display:none}dialog[open]{display:block;position:fixed;inset:0}
+dialog::backdrop{background:rgba(15,15,20,.55)}
+*,*::before,*::after{box-sizing:border-box}
+.c{padding:20px 22px 16px;display:flex;flex-direction:column;gap:14px}
+.h{display:flex;align-items:center;gap:12px}
+.h img{width:48px;height:48px;border-radius:12px;object-fit:cover;background:#f2f2f5;flex:none}
+.h div{flex:1;min-width:0}
+h2{margin:0;font-size:18px;line-height:1.25;font-weight:700;color:inherit}
+.pt{margin:2px 0 0;color:#636366;font-size:13.5px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+p{margin:0}
+section{display:flex;flex-direction:column;gap:14px}
+.x{flex:none;width:38px;height:38px;border-radius:50%;border:0;background:#f2f2f5;color:#1c1c1e;cursor:pointer;display:grid;place-items:center;padding:0}
+.x:hover{background:#e5e5ea}
+svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-linecap:round;stroke-linejoin:round}
+.drop{border:2px dashed #c7c7cc;border-radius:16px;padding:26px 16px;display:flex;flex-direction:column;align-items:center;gap:10px;text-align:center;background:#fafafc;transition:border-color .15s,background .15s}
+.drop.on{border-color:var(--a);background:#f0f0ff}
+.drop>svg{width:40px;height:40px;stroke-width:1.5;color:#8e8e93}
+.muted{color:#636366;font-size:13.5px}
+.btn{display:inline-flex;align-items:center;justify-content:center;gap:8px;min-height:44px;padding:0 20px;border-radius:999px;border:1px solid #d1d1d6;background:#fff;color:#1c1c1e;font:inherit;font-weight:600;cursor:pointer;text-decoration:none;line-height:1.2}
+.btn:hover{background:#f2f2f5}
+.pr{background:var(--a);border-color:var(--a);color:#fff}
+.pr:hover{background:var(--a);filter:brightness(1.15)}
+.btn[disabled]{opacity:.55;cursor:default}
+.row{display:flex;flex-wrap:wrap;gap:10px}.row .btn{flex:1 1 auto}
+.f{position:relative;border-radius:16px;overflow:hidden;background:#f2f2f5;aspect-ratio:4/5;max-height:min(56vh,480px);width:100%;display:grid;place-items:center}
+.f img{width:100%;height:100%;object-fit:contain;display:block}
+.busy{position:absolute;inset:0;display:flex;flex-direction:column;align-items:center;justify-content:center;gap:14px;background:rgba(255,255,255,.72);font-weight:600;text-align:center;padding:16px}
+.sp{width:42px;height:42px;border-radius:50%;border:4px solid rgba(0,0,0,.12);border-top-color:var(--a);animation:r .9s linear infinite}
+.bar{width:70%;height:4px;border-radius:4px;background:rgba(0,0,0,.1);overflow:hidden}
+.bar i{display:block;width:40%;height:100%;background:var(--a);border-radius:4px;animation:b 1.4s ease-in-out infinite}
+@keyframes r{to{transform:rotate(360deg)}}
+@keyframes b{0%{transform:translateX(-100%)}100%{transform:translateX(250%)}}
+@media (prefers-reduced-motion:reduce){.sp,.bar i{animation:none}}
+.ok{display:flex;gap:8px;align-items:center;color:#1f7a3d;font-weight:600}
+.e{border-radius:14px;padding:14px 16px;background:#fff4f2;border:1px solid #ffd2cc;color:#7a1f12;display:flex;gap:12px}
+.e svg{flex:none;margin-top:2px}
+.e div{display:flex;flex-direction:column;gap:6px}
+.e a{color:inherit;font-weight:600}
+.ft{display:flex;justify-content:space-between;gap:16px;color:#8e8e93;font-size:12px;border-top:1px solid #eee;padding-top:12px}
+.ft span:last-child{white-space:nowrap}
+.msg{font-weight:600}
+.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
+:focus-visible{outline:3px solid var(--a);outline-offset:2px}
+@media (max-width:520px){dialog{width:100vw;max-width:100vw;max-height:100dvh;margin:auto 0 0;border-radius:20px 20px 0 0}.c{padding-bottom:max(16px,env(safe-area-inset-bottom))}}
+`;
+  const ICON_CAMERA = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 8h3l2-3h6l2 3h3v11H4z"/><circle cx="12" cy="13" r="3.5"/></svg>';
+  const HTML = `<style>${STYLE}</style>
+<dialog aria-labelledby="gv-t">
+<div class="c">
+ <div class="h"><img alt=""><div><h2 id="gv-t" data-t="title"></h2><p class="pt"></p></div>
+  <button type="button" class="x" data-a="close"><svg viewBox="0 0 24 24" aria-hidden="true"><path d="M6 6l12 12M18 6L6 18"/></svg></button></div>
+ <section data-s="pick">
+  <div class="drop">${ICON_CAMERA}
+   <p data-t="intro"></p>
+   <div class="row"><button type="button" class="btn pr" data-a="choose" data-t="choose"></button>
+   <button type="button" class="btn" data-a="camera" data-t="camera" hidden></button></div>
+   <p class="muted dz" data-t="drop"></p></div>
+  <p class="muted" data-t="tips"></p>
+ </section>
+ <section data-s="photo" hidden>
+  <div class="f"><img class="pv" alt=""><div class="busy" hidden><div class="sp"></div><span data-t="busy"></span><div class="bar"><i></i></div></div></div>
+  <div class="row"><button type="button" class="btn pr" data-a="go" data-t="go"></button><button type="button" class="btn" data-a="change" data-t="change"></button></div>
+ </section>
+ <section data-s="result" hidden>
+  <div class="f"><img class="res" alt=""></div>
+  <p class="ok"><svg viewBox="0 0 24 24" aria-hidden="true"><path d="M5 12.5l4.5 4.5L19 7"/></svg><span data-t="ready"></span></p>
+  <p class="left muted" hidden></p>
+  <div class="row"><button type="button" class="btn pr" data-a="change" data-t="again"></button><a class="btn sv" download="try-on.jpg" data-t="save"></a></div>
+ </section>
+ <section data-s="error" hidden>
+  <div class="e"><svg viewBox="0 0 24 24" aria-hidden="true"><circle cx="12" cy="12" r="9"/><path d="M12 7.5v5.5M12 16.5v.5"/></svg>
+   <div><p class="msg"></p><p class="sub" hidden></p><p class="up" hidden></p><a class="upl" target="_blank" rel="noopener" hidden data-t="plans"></a></div></div>
+  <div class="row"><button type="button" class="btn pr" data-a="retry" data-t="retry"></button><button type="button" class="btn" data-a="change" data-t="change"></button><button type="button" class="btn" data-a="close" data-t="close"></button></div>
+ </section>
+ <input type="file" accept="image/*" hidden class="in">
+ <input type="file" accept="image/*" capture="user" hidden class="in">
+ <p class="sr" role="status" aria-live="polite"></p>
+ <div class="ft"><span data-t="privacy"></span><span data-t="powered"></span></div>
+</div></dialog>`;
+
+  let ui = null; // built on the first open
+  let s = {}; // the current try-on: options, trigger, photo, busy, last failure
+
+  const attr = (el, ...names) => {
+    for (const n of names) {
+      const v = el && el.getAttribute(n);
+      if (v && v !== "null" && v !== "undefined") return v.trim();
+    }
+    return "";
+  };
+  const fill = (text, vars) => text.replace(/\{(\w+)\}/g, (_, k) => (vars[k] == null ? "" : vars[k]));
+  const t = (key, vars) => fill(T[s.lang][key], vars || {});
+  const $ = (sel) => ui.root.querySelector(sel);
+  const $$ = (sel) => ui.root.querySelectorAll(sel);
+
+  function language(opts, trigger) {
+    const raw = opts.language || attr(trigger, "data-language") || attr(script, "data-language") || d.documentElement.lang || "en";
+    const code = raw.toLowerCase().split(/[-_]/)[0];
+    return T[code] ? code : "en";
+  }
+
+  function settings(opts) {
+    const base = (script && script.src) || location.href;
+    return {
+      apiKey: opts.apiKey || attr(script, "data-api-key"),
+      token: opts.token || opts.endCustomerToken || attr(script, "data-end-customer-token", "data-token", "data-customer-token"),
+      apiUrl: opts.apiUrl || attr(script, "data-api-url") || new URL("/api/tryon/generate", base).href,
+      upgradeMessage: opts.upgradeMessage || attr(script, "data-upgrade-message"),
+      upgradeUrl: opts.upgradeUrl || attr(script, "data-upgrade-url"),
+    };
+  }
+
+  function build() {
+    const host = d.createElement("genvoris-tryon");
+    const root = host.attachShadow({ mode: "open" });
+    root.innerHTML = HTML;
+    d.body.appendChild(host);
+    ui = { host, root, dialog: root.querySelector("dialog") };
+    const accent = attr(script, "data-accent-color");
+    ui.dialog.style.setProperty("--a", accent && w.CSS && CSS.supports("color", accent) ? accent : "#17171c");
+    ui.dialog.addEventListener("close", closed);
+    ui.dialog.addEventListener("click", (e) => {
+      if (e.target === ui.dialog) ui.dialog.close(); // a click on the backdrop
+      const a = e.target.closest && e.target.closest("[data-a]");
+      if (a) act(a.getAttribute("data-a"));
+    });
+    const [file, camera] = $$(".in");
+    ui.file = file;
+    ui.camera = camera;
+    for (const input of [file, camera]) {
+      input.addEventListener("change", () => {
+        const chosen = input.files[0];
+        input.value = ""; // choosing the same photo again must still count as a choice
+        if (chosen) choose(chosen);
+      });
+    }
+    const drop = $(".drop");
+    drop.addEventListener("dragover", (e) => {
+      e.preventDefault();
+      drop.classList.add("on");
+    });
+    drop.addEventListener("dragleave", () => drop.classList.remove("on"));
+    drop.addEventListener("drop", (e) => {
+      e.preventDefault();
+      drop.classList.remove("on");
+      const f = e.dataTransfer && e.dataTransfer.files[0];
+      if (f) choose(f);
+    });
+    // Phones get a second button that opens the front camera straight away, and nothing to drop.
+    const touch = !!(w.matchMedia && w.matchMedia("(pointer:coarse)").matches);
+    $('[data-a="camera"]').hidden = !touch;
+    $(".dz").hidden = touch;
+  }
+
+  function act(action) {
+    if (action === "close") ui.dialog.close();
+    else if (action === "choose") ui.file.click();
+    else if (action === "camera") ui.camera.click();
+    else if (action === "go") send();
+    else if (action === "change") show("pick", '[data-a="choose"]');
+    else if (action === "retry") (s.retry || send)();
+  }
+
+  function open(opts, trigger) {
+    if (!opts.productImage) {
+      console.warn("[Genvoris] A try-on trigger needs data-product-image.", trigger || opts);
+      return;
+    }
+    if (!ui) build();
+    if (ui.dialog.open) ui.dialog.close();
+    if (!s.busy) {
+      clearPhoto();
+      s = { opts, trigger };
+      show("pick");
+    }
+    s.lang = language(s.opts, s.trigger);
+    localise();
+    ui.dialog.showModal();
+    const first = ui.root.querySelector("section:not([hidden]) .pr");
+    if (first) first.focus();
+  }
+
+  function localise() {
+    const dialog = ui.dialog;
+    dialog.lang = s.lang;
+    dialog.dir = RTL[s.lang] ? "rtl" : "ltr";
+    for (const el of $$("[data-t]")) el.textContent = t(el.getAttribute("data-t"));
+    $(".x").setAttribute("aria-label", t("close"));
+    for (const input of $$(".in")) input.setAttribute("aria-label", t("photo"));
+    const img = $(".h img");
+    img.src = absolute(s.opts.productImage);
+    $(".pt").textContent = s.opts.productTitle || "";
+    $(".pv").alt = t("photo");
+  }
+
+  function show(name, focus) {
+    for (const section of $$("section")) section.hidden = section.getAttribute("data-s") !== name;
+    if (name === "pick") clearPhoto();
+    if (focus) $(focus).focus();
+  }
+
+  function announce(text) {
+    const live = $(".sr");
+    live.textContent = "";
+    setTimeout(() => (live.textContent = text), 60); // a change, even to the same words, is read out
+  }
+
+  function closed() {
+    const trigger = s.trigger;
+    if (trigger && trigger.isConnected && trigger.focus) trigger.focus();
+  }
+
+  function clearPhoto() {
+    if (s.preview) URL.revokeObjectURL(s.preview);
+    s.preview = s.photo = s.retry = null;
+  }
+
+  function choose(file) {
+    if (file.type && !/^image\//.test(file.type)) return fail("type");
+    clearPhoto();
+    s.preview = URL.createObjectURL(file);
+    s.photo = shrink(file);
+    $(".pv").src = s.preview;
+    $(".busy").hidden = true;
+    show("photo", '[data-a="go"]');
+  }
+
+  // Large photos are redrawn at MAX_SIDE as JPEG (upright: browsers apply EXIF orientation when
+  // decoding). Whatever the browser cannot decode is sent as it is, for the server to judge.
+  function shrink(file) {
+    return new Promise((resolve) => {
+      const img = new Image();
+      const url = URL.createObjectURL(file);
+      const done = (blob) => {
+        URL.revokeObjectURL(url);
+        resolve(blob && blob.size ? blob : file);
+      };
+      img.onerror = () => done(null);
+      img.onload = () => {
+        const scale = Math.min(1, MAX_SIDE / Math.max(img.naturalWidth, img.naturalHeight));
+        if (scale === 1 && file.size <= 2e6) return done(null);
+        const canvas = d.createElement("canvas");
+        canvas.width = Math.round(img.naturalWidth * scale);
+        canvas.height = Math.round(img.naturalHeight * scale);
+        const ctx = canvas.getContext("2d");
+        ctx.fillStyle = "#fff";
+        ctx.fillRect(0, 0, canvas.width, canvas.height);
+        ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
+        canvas.toBlob(done, "image/jpeg", 0.9);
+      };
+      img.src = url;
+    });
+  }
+
+  function busy(on) {
+    s.busy = on;
+    $(".busy").hidden = !on;
+    for (const b of $$('[data-s="photo"] .btn')) b.disabled = on;
+    if (on) announce(t("busy"));
+  }
+
+  async function send() {
+    if (!s.photo) return show("pick", '[data-a="choose"]');
+    const conf = settings(s.opts);
+    show("photo");
+    busy(true);
+    let status = 0;
+    let body = null;
+    let retryAfter = "";
+    try {
+      const photo = await s.photo;
+      if (photo.size > MAX_BYTES) throw "big";
+      const form = new FormData();
+      form.append("api_key", conf.apiKey);
+      if (conf.token) form.append("end_customer_token", conf.token);
+      form.append("product_image", absolute(s.opts.productImage));
+      form.append("product_title", s.opts.productTitle || "");
+      form.append("product_category", s.opts.productCategory || "");
+      form.append("page_url", location.href);
+      form.append("photo", photo, /png/.test(photo.type) ? "photo.png" : "photo.jpg");
+      const response = await fetch(conf.apiUrl, { method: "POST", body: form, credentials: "omit", mode: "cors" });
+      status = response.status;
+      retryAfter = response.headers.get("Retry-After") || "";
+      body = await response.json().catch(() => null);
+    } catch (problem) {
+      busy(false);
+      return fail(problem === "big" ? "big" : "net", {}, send);
+    }
+    busy(false);
+    if (status === 200 && body && body.image) return succeed(body);
+    failure(status, body || {}, retryAfter, conf);
+  }
+
+  function succeed(body) {
+    const quota = body.end_customer_quota || null;
+    const img = $(".res");
+    img.src = body.image;
+    img.alt = t("result", { p: s.opts.productTitle || "" });
+    $(".sv").href = body.image;
+    const left = $(".left");
+    left.hidden = !quota;
+    if (quota) left.textContent = t("left", quota);
+    show("result", '[data-a="change"]:not([data-t="change"])');
+    announce(t("ready") + (quota ? " " + t("left", quota) : ""));
+    emit("genvoris:tryon-completed", {
+      productImage: absolute(s.opts.productImage),
+      productTitle: s.opts.productTitle || "",
+      image: body.image,
+      variationCount: body.variation_count || 1,
+      generationTimeMs: body.generation_time_ms,
+      quota,
+    });
+  }
+
+  function failure(status, body, retryAfter, conf) {
+    const code = body.error || "";
+    const fields = body.fieldErrors || {};
+    if (code === "end_customer_quota") {
+      const figures = { reason: body.reason, used: body.used, limit: body.limit };
+      emit("genvoris:quota", figures);
+      const reason = T.en[body.reason] ? body.reason : "quota";
+      const exhausted = body.reason === "quota_exhausted";
+      return fail(exhausted ? "quota" : reason, { ...figures, remaining: Math.max(0, body.limit - body.used) }, null, exhausted || reason === "no_plan" ? conf : null);
+    }
+    if (SETUP.includes(code) || status === 404 || status === 405) {
+      console.warn("[Genvoris] Try-on refused: " + (code || status) + ": " + (body.detail || ""));
+      return fail("setup");
+    }
+    if (code === "credit_limit_reached") return fail("credits");
+    if (code === "invalid_session_token") return fail("session");
+    if (code === "rate_limited" || status === 429) return fail("rate", { s: parseInt(retryAfter, 10) || 30 }, send);
+    if (fields.product_image) return fail("product");
+    if (code === "payload_too_large") return fail("big");
+    if (code === "unsupported_media_type" || fields.photo) return fail("type");
+    fail("fail", {}, send);
+  }
+
+  // The error panel: the message, the figures for a quota, the store's upgrade message and link.
+  function fail(key, vars, retry, upgrade) {
+    vars = vars || {};
+    s.retry = retry;
+    $(".msg").textContent = t(key, vars);
+    const sub = $(".sub");
+    sub.hidden = key !== "quota";
+    sub.textContent = t("left", vars);
+    const up = $(".up");
+    const link = $(".upl");
+    up.hidden = !upgrade;
+    up.textContent = upgrade ? upgrade.upgradeMessage || t("upgrade") : "";
+    link.hidden = !(upgrade && upgrade.upgradeUrl);
+    if (upgrade && upgrade.upgradeUrl) link.href = upgrade.upgradeUrl;
+    // Retry when waiting may help, another photo when the photo was the problem, else just close.
+    const change = $('[data-s="error"] [data-a="change"]');
+    const close = $('[data-s="error"] [data-a="close"]');
+    $('[data-a="retry"]').hidden = !retry;
+    change.hidden = !(retry || key === "type" || key === "big");
+    close.hidden = !change.hidden;
+    show("error", retry ? '[data-a="retry"]' : change.hidden ? '[data-s="error"] [data-a="close"]' : '[data-s="error"] [data-a="change"]');
+    announce([$(".msg").textContent, sub.hidden ? "" : sub.textContent, up.textContent].join(" ").trim());
+  }
+
+  function emit(name, detail) {
+    const target = s.trigger && s.trigger.isConnected ? s.trigger : d;
+    target.dispatchEvent(new CustomEvent(name, { detail, bubbles: true, composed: true }));
+  }
+
+  const absolute = (url) => new URL(url, d.baseURI).href;
+
+  function fromTrigger(el) {
+    return {
+      productImage: attr(el, "data-product-image"),
+      productTitle: attr(el, "data-product-title"),
+      productCategory: attr(el, "data-product-category"),
+    };
+  }
+
+  function triggerOf(event) {
+    for (const el of event.composedPath ? event.composedPath() : [event.target]) {
+      if (el.matches && el.matches(TRIGGER)) return el;
+      if (el === d.body) break;
+    }
+    return null;
+  }
+
+  // One listener on the document serves every trigger, including those added later.
+  d.addEventListener("click", (e) => {
+    const el = triggerOf(e);
+    if (!el) return;
+    e.preventDefault(); // a <button> inside a form must not submit it
+    open(fromTrigger(el), el);
+  });
+  d.addEventListener("keydown", (e) => {
+    const el = (e.key === "Enter" || e.key === " ") && triggerOf(e);
+    if (!el || /^(BUTTON|A|INPUT|SUMMARY)$/.test(el.tagName)) return; // those click by themselves
+    e.preventDefault();
+    open(fromTrigger(el), el);
+  });
+
+  // Triggers that are not buttons still need to be reachable and announced as buttons.
+  function enhance() {
+    for (const el of d.querySelectorAll(TRIGGER)) {
+      if (el.hasAttribute("aria-haspopup")) continue;
+      el.setAttribute("aria-haspopup", "dialog");
+      if (!/^(BUTTON|A|INPUT)$/.test(el.tagName)) {
+        if (!el.hasAttribute("role")) el.setAttribute("role", "button");
+        if (!el.hasAttribute("tabindex")) el.tabIndex = 0;
+      }
+    }
+  }
+  let queued = false;
+  const observer = new MutationObserver(() => {
+    if (queued) return;
+    queued = true;
+    requestAnimationFrame(() => {
+      queued = false;
+      enhance();
+    });
+  });
+  const start = () => {
+    enhance();
+    observer.observe(d.documentElement, { childList: true, subtree: true });
+  };
+  if (d.readyState === "loading") d.addEventListener("DOMContentLoaded", start);
+  else start();
+
+  w.Genvoris = {
+    version: VERSION,
+    /** Open the try-on for a product: {productImage, productTitle?, productCategory?, language?,
+     * apiKey?, token?, apiUrl?, upgradeMessage?, upgradeUrl?, trigger?}. */
+    openTryOn: (opts) => open(opts || {}, (opts && opts.trigger) || d.activeElement),
+    close: () => ui && ui.dialog.open && ui.dialog.close(),
+  };
+})();
