@@ -2,13 +2,13 @@
 
 import csv
 from collections.abc import Iterator
-from datetime import UTC
 from typing import Any
 
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 
+from genvoris.fields import iso_utc
 from quotas.models import EndCustomer
 from stores.models import Store
 from stores.portal import member_view, render_portal
@@ -90,7 +90,7 @@ def spreadsheet_safe(text: str) -> str:
 def _csv_row(event: dict[str, Any]) -> list[Any]:
     return [
         event["public_id"],
-        event["created_at"].astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        iso_utc(event["created_at"]),
         event["outcome"],
         event["reason"],
         str(event["debited"]).lower(),
