@@ -197,3 +197,19 @@ def connection_kept() -> Iterator[None]:
     finally:
         request_started.connect(close_old_connections)
         request_finished.connect(close_old_connections)
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file for operator flows run as subprocesses, made once per session."""
+    from stores.tests.test_commands import migrate_template
+
+    return migrate_template(tmp_path_factory)
+
+
+@pytest.fixture
+def sqlite_db(migrated_template: Path, tmp_path: Path) -> Path:
+    """A database of the test's own for subprocess flows, which never share rows."""
+    from stores.tests.test_commands import copy_database
+
+    return copy_database(migrated_template, tmp_path)

@@ -18,23 +18,11 @@ from quotas.sessions import RETIRE_GRACE, signing_key_active
 from stores.tests.test_commands import (
     call_human,
     call_json,
-    copy_database,
     manage,
     manage_json,
-    migrate_template,
 )
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return migrate_template(tmp_path_factory)
-
-
-@pytest.fixture
-def sqlite_db(migrated_template: Path, tmp_path: Path) -> Path:
-    return copy_database(migrated_template, tmp_path)
 
 
 def jwks_kids(client: Client) -> list[str]:

@@ -92,7 +92,7 @@ def manage_json(*args: str, database: Path) -> dict[str, Any]:
 
 
 def migrate_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A freshly migrated SQLite file, made once per module and copied for each test."""
+    """A freshly migrated SQLite file, made once per session and copied for each test."""
     path = tmp_path_factory.mktemp("commands") / "template.sqlite3"
     result = manage("migrate", "--no-input", "-v", "0", database=path)
     assert result.returncode == 0, result.stderr
@@ -106,17 +106,6 @@ def copy_database(template: Path, tmp_path: Path) -> Path:
         if source.exists():
             shutil.copy(source, f"{path}{suffix}")
     return path
-
-
-@pytest.fixture(scope="module")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return migrate_template(tmp_path_factory)
-
-
-@pytest.fixture
-def sqlite_db(migrated_template: Path, tmp_path: Path) -> Path:
-    """A database of the test's own for subprocess flows, which never share rows."""
-    return copy_database(migrated_template, tmp_path)
 
 
 def counts() -> tuple[int, int, int, int]:

@@ -24,25 +24,12 @@ from stores.tests.test_commands import (
     assert_failed,
     call_human,
     call_json,
-    copy_database,
     manage,
     manage_json,
-    migrate_template,
     single_json_object,
 )
 from tryon.demo import DEMO_CREDITS, DEMO_EMAIL, DEMO_PASSWORD
 from tryon.models import TryOnEvent
-
-
-@pytest.fixture(scope="module")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return migrate_template(tmp_path_factory)
-
-
-@pytest.fixture
-def sqlite_db(migrated_template: Path, tmp_path: Path) -> Path:
-    return copy_database(migrated_template, tmp_path)
-
 
 SEED_KEYS = {
     "store",
