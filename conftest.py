@@ -97,7 +97,10 @@ def _fresh_cache() -> None:
     """Rate-limit counters live in the cache; no test may inherit another's."""
     from django.core.cache import cache
 
+    from quotas import sessions
+
     cache.clear()
+    sessions._public_keys.clear()  # signing keys of an earlier test's rolled-back rows
 
 
 class V1:

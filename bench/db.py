@@ -29,10 +29,10 @@ def run(cmd: list[str], env: dict[str, str]) -> str:
     return done.stdout
 
 
-def recreate(env: dict[str, str]) -> None:
-    """Drop and create the bench database, then migrate it."""
-    for sql in (f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)", f"CREATE DATABASE {DB_NAME}"):
-        run(["psql", ADMIN_URL, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql], env)
+def recreate(env: dict[str, str], admin_url: str = ADMIN_URL, name: str = DB_NAME) -> None:
+    """Drop and create the bench database (on another server with `admin_url`), then migrate it."""
+    for sql in (f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name}"):
+        run(["psql", admin_url, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql], env)
     run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], env)
 
 

@@ -31,11 +31,13 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import db
+from bench.inprocess import statements_per_request
 
 BENCH = Path(__file__).resolve().parent
 MODES = ("legacy", "customer", "hot")
@@ -50,6 +52,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--stores", type=int, default=50, help="stores per endpoint")
     parser.add_argument("--customers", type=int, default=200, help="customers per endpoint")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
+    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (sync, gthread)")
+    parser.add_argument("--threads", type=int, default=1, help="threads per worker (gthread)")
+    parser.add_argument(
+        "--hot-connections",
+        default="8,16,32,64",
+        help="connection counts for the hot store's collapse check ('' to skip)",
+    )
+    parser.add_argument(
+        "--config-sweep",
+        default="",
+        help="gunicorn configs to compare instead, e.g. sync:2,sync:4,gthread:2:4 (class:workers[:threads])",
+    )
     args = parser.parse_args()
     if min(args.stores, args.customers, args.connections, args.workers) < 1 or args.duration <= 0:
         parser.error("stores, customers, connections and workers must be ≥ 1, duration > 0")
@@ -78,14 +92,20 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], workers: int, log: Path) -> Iterator[int]:
-    """Serve the project on a free loopback port until the block ends, however it ends."""
+def gunicorn(env: dict[str, str], config: "Config", log: Path) -> Iterator[int]:
+    """Serve the project with gunicorn.conf.py on a free loopback port until the block ends."""
     port = free_port()
     command = [
         str(Path(sys.executable).parent / "gunicorn"),
         "genvoris.wsgi",
+        "-c",
+        str(db.ROOT / "gunicorn.conf.py"),
         "-w",
-        str(workers),
+        str(config.workers),
+        "-k",
+        config.worker_class,
+        "--threads",
+        str(config.threads),
         "--no-control-socket",
     ]
     with log.open("wb") as out:
@@ -128,15 +148,33 @@ def stop(server: subprocess.Popen[bytes]) -> None:
             continue
 
 
-def load(args: argparse.Namespace, seed_file: Path, side: str, mode: str, port: int) -> Result:
+@dataclass(frozen=True)
+class Config:
+    worker_class: str
+    workers: int
+    threads: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> "Config":
+        worker_class, workers, *threads = text.split(":")
+        return cls(worker_class, int(workers), int(threads[0]) if threads else 1)
+
+    def __str__(self) -> str:
+        return f"{self.worker_class} × {self.workers}" + (f" × {self.threads} threads" if self.threads > 1 else "")
+
+
+def load(
+    args: argparse.Namespace, seed_file: Path, side: str, mode: str, port: int, connections: int | None = None
+) -> Result:
     command = [sys.executable, str(BENCH / "loadgen.py"), str(seed_file), "--side", side, "--mode", mode]
     command += ["--port", str(port), "--duration", str(args.duration), "--warmup", str(args.warmup)]
-    command += ["--connections", str(args.connections)]
+    command += ["--connections", str(connections or args.connections)]
     done = subprocess.run(command, stdout=subprocess.PIPE, text=True, timeout=args.warmup + args.duration + 60)
     if done.returncode != 0:
         sys.exit(f"the load process failed ({done.returncode})")
     result: Result = json.loads(done.stdout)
-    print(f"  {mode:<8} {side:<8} {result['requests']:>6} requests, statuses {result['statuses']}", flush=True)
+    label = f"{mode:<8} {side:<8} {connections or args.connections:>3} conn"
+    print(f"  {label} {result['requests']:>6} requests, statuses {result['statuses']}", flush=True)
     return result
 
 
@@ -155,7 +193,44 @@ def print_table(results: dict[tuple[str, str], Result]) -> None:
             print(row + (extra if side == "track" else ""))
 
 
-def tallies(results: dict[tuple[str, str], Result], field: str) -> Counter[str]:
+def print_statements(statements: dict[str, int]) -> None:
+    print("\nSQL statements per successful request, measured (BEGIN/COMMIT not counted):")
+    for mode, count in statements.items():
+        print(f"  {mode:<32}{count:>3}")
+
+
+def print_hot(hot: dict[tuple[int, str], Result], counts: list[int]) -> None:
+    """The hot store from few to many connections: throughput must not collapse under contention."""
+    print(f"\nhot store by connections{'':<4}" + "".join(f"{n:>9}" for n in counts) + "   worst/peak")
+    for side in db.SIDES:
+        rates = [hot[n, side]["rps"] for n in counts]
+        p99s = [hot[n, side]["p99_ms"] for n in counts]
+        print(
+            f"  {side:<10} req/s{'':<13}" + "".join(f"{r:>9.1f}" for r in rates) + f"{min(rates) / max(rates):>10.2f}"
+        )
+        print(f"  {side:<10} p99 ms{'':<12}" + "".join(f"{p:>9.1f}" for p in p99s))
+
+
+def run_sweep(
+    args: argparse.Namespace, configs: list[Config], env: dict[str, str], seed_file: Path, tmp: Path
+) -> dict[Any, Result]:
+    """Each gunicorn config on the same seed: our endpoint's req/s and p99 per mode."""
+    results: dict[Any, Result] = {}
+    for config in configs:
+        with gunicorn(env, config, tmp / "gunicorn.log") as port:
+            print(f"gunicorn: {config}", flush=True)
+            for mode in MODES:
+                results[str(config), mode] = load(args, seed_file, "track", mode, port)
+    print(f"\n{'config':<28}" + "".join(f"{m + ' req/s':>16}{'p99 ms':>9}" for m in MODES))
+    for config in configs:
+        row = "".join(
+            f"{results[str(config), m]['rps']:>16.1f}{results[str(config), m]['p99_ms']:>9.1f}" for m in MODES
+        )
+        print(f"{config!s:<28}{row}")
+    return results
+
+
+def tallies(results: dict[Any, Result], field: str) -> Counter[str]:
     total: Counter[str] = Counter()
     for result in results.values():
         total.update(result[field])
@@ -182,17 +257,35 @@ def main() -> int:
     print(f"Seeding {args.stores} stores and {args.customers} customers per endpoint …", flush=True)
     seeded = db.seed(stores=args.stores, customers=args.customers)
     connections.close_all()
+    statements = statements_per_request()
+    hot: dict[tuple[int, str], Result] = {}
+    sweep = [Config.parse(c) for c in args.config_sweep.split(",") if c]
+    hot_counts = [int(n) for n in args.hot_connections.split(",") if n]
     with tempfile.TemporaryDirectory(prefix="genvoris-bench-") as tmp:
         seed_file = Path(tmp) / "seed.json"
         seed_file.write_text(json.dumps(seeded))
-        with gunicorn(env, args.workers, Path(tmp) / "gunicorn.log") as port:
-            print(
-                f"gunicorn: {args.workers} sync workers on 127.0.0.1:{port}; {args.connections} connections, "
-                f"{args.warmup:g} s warm-up + {args.duration:g} s per run",
-                flush=True,
-            )
-            results = {(m, s): load(args, seed_file, s, m, port) for m in MODES for s in db.SIDES}
+        if sweep:
+            results = run_sweep(args, sweep, env, seed_file, Path(tmp))
+        else:
+            config = Config(args.worker_class, args.workers, args.threads)
+            with gunicorn(env, config, Path(tmp) / "gunicorn.log") as port:
+                print(
+                    f"gunicorn: {config} on 127.0.0.1:{port}; {args.connections} connections, "
+                    f"{args.warmup:g} s warm-up + {args.duration:g} s per run",
+                    flush=True,
+                )
+                results = {(m, s): load(args, seed_file, s, m, port) for m in MODES for s in db.SIDES}
+                hot = {(n, s): load(args, seed_file, s, "hot", port, n) for n in hot_counts for s in db.SIDES}
+    if sweep:
+        return check_books(seeded, results, env)
     print_table(results)
+    print_statements(statements)
+    if hot:
+        print_hot(hot, hot_counts)
+    return check_books(seeded, {**results, **{(f"hot{n}", s): r for (n, s), r in hot.items()}}, env)
+
+
+def check_books(seeded: Any, results: dict[Any, Result], env: dict[str, str]) -> int:
     problems = db.verify(seeded, tallies(results, "ok_by_store"), tallies(results, "ok_by_customer"))
     problems += db.audit(env)
     total = sum(tallies(results, "ok_by_store").values())

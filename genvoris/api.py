@@ -21,7 +21,10 @@ from genvoris.errors import ApiError, ErrorCode
 UNAVAILABLE = ApiError(
     ErrorCode.UNAVAILABLE,
     "The service is temporarily unavailable. Retry with the same Idempotency-Key.",
-    detail="The database could not be reached; nothing was recorded.",
+    # Not "nothing was recorded": a COMMIT can succeed and its acknowledgement be lost. A retry
+    # with the same Idempotency-Key answers what was recorded, or records it once.
+    detail="The database could not be reached, so the outcome is unknown. A retry with the same "
+    "Idempotency-Key returns the original answer if the request was recorded, and records it once if not.",
     headers={"Retry-After": "1"},
 )
 

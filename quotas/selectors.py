@@ -3,10 +3,11 @@ import binascii
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import Count
 
 from genvoris.errors import ApiError, ErrorCode
-from quotas.models import EndCustomer, Plan, UsagePeriod
+from quotas.models import EndCustomer, Plan, RevokedSession, UsagePeriod
 from quotas.periods import window_at
 from stores.models import Store
 
@@ -102,3 +103,53 @@ def plans_with_customer_counts(store: Store) -> list[Plan]:
     """Active plans first, by name; each with `customer_count`."""
     plans = Plan.objects.filter(store=store).annotate(customer_count=Count("customers"))
     return list(plans.order_by("-active", "name", "id"))
+
+
+@dataclass(frozen=True)
+class TrackShopper:
+    """What the track service needs of a session token's customer, read in one statement."""
+
+    revoked: bool
+    customer_id: int | None  # None: no such customer in this store
+    status: str = ""
+    has_plan: bool = False
+    period_ended: bool = False  # the window has run out: roll it before counting
+    period_id: int | None = None  # None: no period open for the current window
+    limit: int = 0
+    used: int = 0
+
+
+# Revocation is read whatever the customer lookup finds: SPEC §3 checks it (step 5) before the
+# token's store (step 6) and its customer (step 7). `limit` is a keyword in SQL, hence quoted.
+_TRACK_SHOPPER_SQL = """
+    SELECT EXISTS (SELECT 1 FROM {revoked} r WHERE r.jti = %s),
+           c.id, c.status, c.plan_id IS NOT NULL, c.period_end <= %s, u.id, u.{limit}, u.used
+    FROM (SELECT 1) AS one
+    LEFT JOIN {customer} c ON c.public_id = %s AND c.store_id = %s
+    LEFT JOIN {period} u ON u.customer_id = c.id AND u.period_start = c.period_start
+"""
+
+
+def track_shopper(*, jti: str, customer_public_id: str, store_id: int, now: datetime) -> TrackShopper:
+    """The token's revocation, its customer, the customer's current period and its figures."""
+    sql = _TRACK_SHOPPER_SQL.format(
+        revoked=RevokedSession._meta.db_table,
+        customer=EndCustomer._meta.db_table,
+        period=UsagePeriod._meta.db_table,
+        limit=connection.ops.quote_name("limit"),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [jti, connection.ops.adapt_datetimefield_value(now), customer_public_id, store_id])
+        revoked, customer_id, status, has_plan, ended, period_id, limit, used = cursor.fetchone()
+    if customer_id is None:
+        return TrackShopper(revoked=bool(revoked), customer_id=None)
+    return TrackShopper(
+        revoked=bool(revoked),
+        customer_id=customer_id,
+        status=status,
+        has_plan=bool(has_plan),
+        period_ended=bool(ended),
+        period_id=period_id,
+        limit=limit or 0,
+        used=used or 0,
+    )

@@ -1,16 +1,17 @@
 """Every write to plans, end-customers and their usage periods."""
 
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from genvoris.errors import ApiError, ErrorCode, invalid_field
 from quotas.models import EndCustomer, Plan, UsagePeriod
 from quotas.periods import PERIOD, window_at
+from quotas.selectors import TrackShopper
 from stores.models import AuditEntry, Store
 from stores.services import SYSTEM, Actor, audit_record
 
@@ -113,15 +114,21 @@ def usage_period_current(*, customer: EndCustomer, now: datetime) -> UsagePeriod
     return _open_period(customer, customer.plan)
 
 
-def usage_consume_one(*, period_id: int) -> int | None:
-    """Count one try-on against the period if it has room; the new `used`, or None.
+def usage_consume_one(*, period_id: int) -> tuple[int, int] | None:
+    """Count one try-on against the period if it has room; its new (used, limit), or None.
 
     Runs inside the caller's transaction; the UPDATE locks the usage row first (lock order
-    usage → store → pack).
+    usage → store → pack). One statement: the ORM has no UPDATE … RETURNING, and reading `used`
+    back would be a second round trip inside the locked section.
     """
-    if UsagePeriod.objects.filter(pk=period_id, used__lt=F("limit")).update(used=F("used") + 1) != 1:
-        return None
-    return UsagePeriod.objects.values_list("used", flat=True).get(pk=period_id)
+    with connection.cursor() as cursor:
+        cursor.execute(_CONSUME_ONE_SQL.format(table=UsagePeriod._meta.db_table, limit=_LIMIT), [period_id])
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row else None
+
+
+_LIMIT = connection.ops.quote_name("limit")  # a keyword in SQL
+_CONSUME_ONE_SQL = "UPDATE {table} SET used = used + 1 WHERE id = %s AND used < {limit} RETURNING used, {limit}"
 
 
 class _Unset:
@@ -168,31 +175,41 @@ def plan_update(
     active: bool | None = None,
     actor: Actor = SYSTEM,
 ) -> Plan:
-    """Change a plan. A new quota applies from each customer's next period (limits are snapshots)."""
-    before = {f: getattr(plan, f) for f in _PLAN_FIELDS}
-    if name is not None:
-        plan.name = name.strip()
-        if not 1 <= len(plan.name) <= 80:
-            raise invalid_field("name", "Must be 1 to 80 characters.")
-    if monthly_try_ons is not None:
-        if not 1 <= monthly_try_ons <= MAX_MONTHLY_TRY_ONS:
-            raise invalid_field("monthlyTryOns", "Must be between 1 and 1,000,000.")
-        plan.monthly_try_ons = monthly_try_ons
-    if external_price_id is not None:
-        plan.external_price_id = external_price_id
-    if active is not None:
-        plan.active = active
-    plan.save(update_fields=["name", "monthly_try_ons", "external_price_id", "active", "updated_at"])
-    changes = {f: [old, getattr(plan, f)] for f, old in before.items() if getattr(plan, f) != old}
-    if changes:
-        audit_record(
-            store_id=plan.store_id,
-            action=AuditEntry.Action.PLAN_UPDATED,
-            target=plan.public_id,
-            actor=actor,
-            detail=changes,
-        )
+    """Change a plan. A new quota applies from each customer's next period (limits are snapshots).
+
+    `plan` is re-read under a row lock and returned as stored: the caller's copy may be stale,
+    only the fields that change are written, and the audit names the values they really had.
+    """
+    sent = _plan_sent(name=name, monthly_try_ons=monthly_try_ons, external_price_id=external_price_id, active=active)
+    plan.refresh_from_db(from_queryset=Plan.objects.select_for_update(no_key=True))
+    changes = {f: [getattr(plan, f), value] for f, value in sent.items() if getattr(plan, f) != value}
+    if not changes:
+        return plan
+    for field, (_, value) in changes.items():
+        setattr(plan, field, value)
+    plan.save(update_fields=[*changes, "updated_at"])
+    audit_record(
+        store_id=plan.store_id,
+        action=AuditEntry.Action.PLAN_UPDATED,
+        target=plan.public_id,
+        actor=actor,
+        detail=changes,
+    )
     return plan
+
+
+def _plan_sent(
+    *, name: str | None, monthly_try_ons: int | None, external_price_id: str | None, active: bool | None
+) -> dict[str, Any]:
+    """The fields sent (None is "not sent"), validated; checked before the row is locked."""
+    if name is not None:
+        name = name.strip()
+        if not 1 <= len(name) <= 80:
+            raise invalid_field("name", "Must be 1 to 80 characters.")
+    if monthly_try_ons is not None and not 1 <= monthly_try_ons <= MAX_MONTHLY_TRY_ONS:
+        raise invalid_field("monthlyTryOns", "Must be between 1 and 1,000,000.")
+    sent = {"name": name, "monthly_try_ons": monthly_try_ons, "external_price_id": external_price_id, "active": active}
+    return {field: value for field, value in sent.items() if value is not None}
 
 
 def plan_deactivate(*, plan: Plan, actor: Actor = SYSTEM) -> Plan:
@@ -245,33 +262,85 @@ def end_customer_update(
     actor: Actor = SYSTEM,
 ) -> EndCustomer:
     """Apply the changes sent. A new plan or `reset_period` starts a fresh period now; otherwise
-    the running period is kept, and rolled only if it has ended."""
-    old_status = customer.status
-    if email is not None:
-        customer.email = email
-    if metadata is not UNSET:
-        customer.metadata = validate_metadata(metadata)
-    if status is not None:
-        customer.status = status
+    the running period is kept, and rolled only if it has ended.
+
+    `customer` is re-read under a row lock and returned as stored: the caller's copy may be
+    stale, only the fields that change are written (a concurrent change of another field stays),
+    and the audits name the transitions that really happened.
+    """
+    sent = _customer_sent(email=email, status=status, metadata=metadata)
+    _customer_lock(customer)
+    old_status, old_plan = customer.status, _plan_ref(customer.plan)
+    changed = [field for field, value in sent.items() if getattr(customer, field) != value]
+    for field in changed:
+        setattr(customer, field, sent[field])
     plan_changed = plan is not UNSET and (plan.pk if plan else None) != customer.plan_id
     if plan_changed:
-        _check_joinable(plan)
-        old_plan_id = _plan_ref(customer.plan)
-        customer.plan = plan
-    customer.save(update_fields=["email", "metadata", "status", "plan", "updated_at"])
+        customer.plan = _plan_for_joining(plan)
+        changed.append("plan")
+    if changed:
+        customer.save(update_fields=[*changed, "updated_at"])
     if (plan_changed and plan is not None) or reset_period:
-        _period_restart(customer, now)
+        _period_start_fresh(customer, now)
     else:
         usage_period_current(customer=customer, now=now)
     if customer.status != old_status:
         _audit_customer(customer, AuditEntry.Action.CUSTOMER_STATUS_CHANGED, actor, old=old_status, new=customer.status)
     if plan_changed:
-        _audit_customer(customer, AuditEntry.Action.CUSTOMER_PLAN_CHANGED, actor, old=old_plan_id, new=_plan_ref(plan))
+        _audit_customer(customer, AuditEntry.Action.CUSTOMER_PLAN_CHANGED, actor, old=old_plan, new=_plan_ref(plan))
     if reset_period:
         _audit_customer(
             customer, AuditEntry.Action.CUSTOMER_PERIOD_RESET, actor, period_start=customer.period_start.isoformat()
         )
     return customer
+
+
+def _customer_sent(*, email: str | None, status: str | None, metadata: Any) -> dict[str, Any]:
+    """The plain fields sent, validated; checked before the row is locked."""
+    sent: dict[str, Any] = {}
+    if email is not None:
+        sent["email"] = email
+    if status is not None:
+        sent["status"] = status
+    if metadata is not UNSET:
+        sent["metadata"] = validate_metadata(metadata)
+    return sent
+
+
+def _customer_lock(customer: EndCustomer) -> None:
+    """Lock the customer's row and reload it; its plan is read after, by its own query.
+
+    FOR NO KEY UPDATE, not FOR UPDATE: a try-on's debit holds its usage row while it inserts an
+    event referencing the customer (a KEY SHARE lock); FOR UPDATE would wait for that insert
+    while the debit waits for our usage-period write, a deadlock. Order: customer → usage period
+    (and → plan when joining one); the track path never locks the customer after its usage row.
+    No select_related: a locked row that changed while we waited is re-read by PostgreSQL, but
+    the joined plan row is not, so a concurrent plan change would come back joined to no plan.
+    """
+    customer.refresh_from_db(from_queryset=EndCustomer.objects.select_for_update(no_key=True))
+
+
+def _plan_for_joining(plan: Plan | None) -> Plan | None:
+    """The plan as stored, locked so that it cannot be disabled while a customer joins it."""
+    if plan is None:
+        return None
+    plan = Plan.objects.select_for_update(no_key=True).get(pk=plan.pk)
+    _check_joinable(plan)
+    return plan
+
+
+def _period_start_fresh(customer: EndCustomer, now: datetime) -> None:
+    """Start a fresh period now, for a new plan or a reset.
+
+    A caller that waited for the row lock may carry a `now` from before the period another writer
+    has just started: that period is the fresh one then (time never runs backwards in a customer's
+    history), and it takes the quota of the plan this call put the customer on.
+    """
+    if now > customer.period_start:
+        _period_restart(customer, now)
+    elif customer.plan is not None:
+        period = _open_period(customer, customer.plan)
+        UsagePeriod.objects.filter(pk=period.pk).update(limit=customer.plan.monthly_try_ons)
 
 
 @transaction.atomic
@@ -310,3 +379,22 @@ def _audit_customer(customer: EndCustomer, action: AuditEntry.Action, actor: Act
 def end_customer_cancel(*, customer: EndCustomer, now: datetime, actor: Actor = SYSTEM) -> EndCustomer:
     """Soft delete: the record and its history stay; try-ons are refused with reason `cancelled`."""
     return end_customer_update(customer=customer, status=EndCustomer.Status.CANCELLED, now=now, actor=actor)
+
+
+def usage_period_for_track(*, shopper: TrackShopper, now: datetime) -> TrackShopper:
+    """The shopper with its period current: rolled forward if its window ended, opened if missing.
+
+    The track service's rare path (once a period per customer); the common one reads everything
+    in one statement (`quotas.selectors.track_shopper`).
+    """
+    if shopper.customer_id is None or not (shopper.period_ended or (shopper.has_plan and shopper.period_id is None)):
+        return shopper
+    customer = EndCustomer.objects.select_related("plan").get(pk=shopper.customer_id)
+    period = usage_period_current(customer=customer, now=now)
+    return replace(
+        shopper,
+        period_ended=False,
+        period_id=period.pk if period else None,
+        limit=period.limit if period else 0,
+        used=period.used if period else 0,
+    )

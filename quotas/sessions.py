@@ -1,6 +1,7 @@
 """Session JWTs for shoppers (SPEC §5): RS256 signing keys, mint, verify, revoke, JWKS, rotation."""
 
 import json
+import math
 import re
 import secrets
 import threading
@@ -28,6 +29,7 @@ LEEWAY_SECONDS = 30
 # A retiring key verifies until every token it could have signed has expired.
 RETIRE_GRACE = timedelta(seconds=MAX_EXPIRES_IN + LEEWAY_SECONDS)
 _KEY_CACHE_SECONDS = 60
+_KEY_RELOAD_MIN_SECONDS = 1
 _REQUIRED_CLAIMS = ("sub", "sid", "jti")
 # Our kids are `gv-` and a lower-case ULID. The header is unverified input: anything else is
 # refused before it reaches the database (PostgreSQL rejects a NUL in a string with an error).
@@ -80,7 +82,8 @@ def signing_key_active() -> SigningKey:
         with transaction.atomic():
             key = _generate_signing_key()
             key.save()
-            return key
+        _public_keys.clear()
+        return key
     except IntegrityError:  # another process created the first key at the same moment
         return SigningKey.objects.get(status=SigningKey.Status.ACTIVE)
 
@@ -114,35 +117,42 @@ def jwks(*, now: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
 
 
 class _PublicKeyCache:
-    """kid → public key, kept a minute: verifying must not parse a PEM or query keys every time."""
+    """kid → parsed public key of every key that may verify, loaded together and kept a minute.
+
+    Verifying must not parse a PEM or query keys per request. A kid the cache lacks (a key that
+    another process just rotated in) reloads it, but at most once a second, so a stranger's
+    made-up kids cost no query.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: dict[str, tuple[float, Any, datetime | None]] = {}
+        self._keys: dict[str, tuple[Any, datetime | None]] = {}
+        self._loaded_at = -math.inf
 
     def get(self, kid: str, now: datetime) -> Any | None:
-        entry = self._entries.get(kid)
-        if entry is None or entry[0] < time.monotonic():
-            entry = self._load(kid)
-            if entry is None:
-                return None
-        _, public_key, usable_until = entry
+        age = time.monotonic() - self._loaded_at
+        if age > _KEY_CACHE_SECONDS or (kid not in self._keys and age > _KEY_RELOAD_MIN_SECONDS):
+            self._reload()
+        entry = self._keys.get(kid)
+        if entry is None:
+            return None
+        public_key, usable_until = entry
         return public_key if usable_until is None or now < usable_until else None
 
-    def _load(self, kid: str) -> tuple[float, Any, datetime | None] | None:
-        key = SigningKey.objects.filter(kid=kid).exclude(status=SigningKey.Status.RETIRED).first()
-        if key is None:
-            return None
-        public_key = RSAAlgorithm.from_jwk(json.dumps(key.public_jwk))
-        usable_until = key.retire_after if key.status == SigningKey.Status.RETIRING else None
-        entry = (time.monotonic() + _KEY_CACHE_SECONDS, public_key, usable_until)
+    def _reload(self) -> None:
+        rows = SigningKey.objects.exclude(status=SigningKey.Status.RETIRED).values_list(
+            "kid", "public_jwk", "status", "retire_after"
+        )
+        keys = {}
+        for kid, jwk, status, retire_after in rows:
+            parsed = self._keys.get(kid, (None, None))[0] or RSAAlgorithm.from_jwk(json.dumps(jwk))
+            keys[kid] = (parsed, retire_after if status == SigningKey.Status.RETIRING else None)
         with self._lock:
-            self._entries[kid] = entry
-        return entry
+            self._keys, self._loaded_at = keys, time.monotonic()
 
     def clear(self) -> None:
         with self._lock:
-            self._entries.clear()
+            self._keys, self._loaded_at = {}, -math.inf
 
 
 _public_keys = _PublicKeyCache()
@@ -187,8 +197,18 @@ def session_mint(*, customer: EndCustomer, expires_in: int = DEFAULT_EXPIRES_IN)
 
 
 def session_verify(token: str, *, now: datetime | None = None) -> SessionClaims:
-    """Verify a session token (SPEC §3 step 5). The `alg` header is never trusted: RS256 only."""
-    now = now or timezone.now()
+    """Verify a session token (SPEC §3 step 5), revocation included."""
+    claims = session_claims(token, now=now or timezone.now())
+    if RevokedSession.objects.filter(jti=claims.jti).exists():
+        raise session_revoked()
+    return claims
+
+
+def session_claims(token: str, *, now: datetime) -> SessionClaims:
+    """Step 5 without the revocation check, which the track service makes in its customer query.
+
+    The `alg` header is never trusted: RS256 only. No database access once the keys are cached.
+    """
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
@@ -215,8 +235,6 @@ def session_verify(token: str, *, now: datetime | None = None) -> SessionClaims:
         raise _invalid(f"The token failed verification: {exc}.") from None
     if not all(isinstance(claims.get(name), str) and claims[name] for name in _REQUIRED_CLAIMS):
         raise _invalid("The token lacks sub, sid or jti.")
-    if RevokedSession.objects.filter(jti=claims["jti"]).exists():
-        raise _invalid("The token has been revoked.")
     pid = claims.get("pid")
     return SessionClaims(
         sub=claims["sub"],
@@ -226,6 +244,10 @@ def session_verify(token: str, *, now: datetime | None = None) -> SessionClaims:
         iat=int(claims["iat"]),
         exp=int(claims["exp"]),
     )
+
+
+def session_revoked() -> ApiError:
+    return _invalid("The token has been revoked.")
 
 
 def session_revoke(*, customer: EndCustomer, jti: str) -> RevokedSession:

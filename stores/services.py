@@ -9,8 +9,8 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
-from django.db import transaction
-from django.db.models import F, Subquery
+from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from genvoris.errors import invalid_field
@@ -286,17 +286,34 @@ def credit_debit_one(*, store_id: int, now: datetime) -> int | None:
 
     Must run inside the caller's transaction. The store row is locked by its UPDATE before any
     pack is touched (lock order usage → store → pack), so debits of one store serialize here and
-    the pack chosen cannot be taken by another debit in between.
+    the pack chosen cannot be taken by another debit in between: the pack statement starts after
+    the store lock is held, so it reads what the previous debit committed. Raw SQL for UPDATE …
+    RETURNING, which the ORM lacks (SQLite ≥ 3.35 and PostgreSQL both have it).
     """
-    if Store.objects.filter(pk=store_id, credit_balance__gte=1).update(credit_balance=F("credit_balance") - 1) != 1:
-        return None
-    soonest = CreditPack.objects.filter(
-        store_id=store_id, remaining__gt=0, expired_at__isnull=True, expires_at__gt=now
-    ).order_by("expires_at", "id")
-    if CreditPack.objects.filter(pk=Subquery(soonest.values("pk")[:1])).update(remaining=F("remaining") - 1) != 1:
-        # The balance is held only by packs past their expiry that the job has not written off yet.
-        return None
-    return Store.objects.values_list("credit_balance", flat=True).get(pk=store_id)
+    with connection.cursor() as cursor:
+        cursor.execute(_DEBIT_STORE_SQL.format(store=Store._meta.db_table), [store_id])
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        cursor.execute(_DEBIT_PACK_SQL.format(pack=CreditPack._meta.db_table), [store_id, _db_datetime(now)])
+        if cursor.rowcount != 1:
+            # The balance is held only by packs past their expiry that the job has not written off yet.
+            return None
+    return int(row[0])
+
+
+_DEBIT_STORE_SQL = (
+    "UPDATE {store} SET credit_balance = credit_balance - 1 WHERE id = %s AND credit_balance >= 1 "
+    "RETURNING credit_balance"
+)
+_DEBIT_PACK_SQL = """
+    UPDATE {pack} SET remaining = remaining - 1 WHERE id = (
+        SELECT id FROM {pack} WHERE store_id = %s AND remaining > 0 AND expired_at IS NULL AND expires_at > %s
+        ORDER BY expires_at, id LIMIT 1)"""
+
+
+def _db_datetime(value: datetime) -> Any:
+    return connection.ops.adapt_datetimefield_value(value)
 
 
 def credit_packs_expire(*, now: datetime | None = None, store: Store | None = None) -> tuple[int, int]:

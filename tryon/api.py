@@ -1,29 +1,27 @@
-"""The track endpoint's HTTP layer: caller authentication, body limits and parsing, idempotency."""
+"""The track endpoint's HTTP layer: hands the raw request to the track service, renders its answer.
 
-import hmac
-import json
+The serializers below document the wire format for the OpenAPI schema; the service validates the
+body itself (tryon/services/report.py), held to the same verdicts by tryon/tests/test_report.py.
+"""
+
 from typing import Any
 
-from django.conf import settings
+from django.http import JsonResponse
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.authentication import BaseAuthentication
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from genvoris.api import error_responses, field_errors, invalid_body
-from genvoris.errors import ApiError, ErrorCode
+from genvoris.api import error_responses
 from genvoris.fields import StrictBooleanField, StrictCharField, StrictIntegerField
-from genvoris.ratelimit import check_auth_failures, client_ip, record_auth_failure
+from genvoris.ratelimit import client_ip
 from stores.auth import StoreKeyAuthentication
-from stores.models import ApiKey
-from stores.selectors import api_key_by_plaintext
-from tryon.idempotency import Answer, idempotent, request_hash, validate_key
 from tryon.models import TryOnEvent
-from tryon.services import TrackInput, tryon_track
+from tryon.services import TrackRequest, tryon_track
 
 
 class TrackInputSerializer(serializers.Serializer):
@@ -66,12 +64,30 @@ class InternalSecretAuthentication(BaseAuthentication):
         return None
 
 
+class JsonOnly(BaseContentNegotiation):
+    """The track endpoint answers JSON whatever the caller accepts: nothing to negotiate."""
+
+    def select_parser(self, request: Request, parsers: Any) -> None:
+        return None
+
+    def select_renderer(self, request: Request, renderers: Any, format_suffix: str | None = None) -> Any:
+        return renderers[0], renderers[0].media_type
+
+
 class TrackView(APIView):
-    parser_classes: list[Any] = []  # the body is read by hand: size limit first, then JSON
+    """The HTTP side only: the request's raw parts in, the service's answer out (SPEC §3).
+
+    It runs on every try-on, so DRF does as little as it can here: no parsers (the service reads
+    the body within its size limit), no negotiation, and the answer is serialized straight to a
+    JsonResponse instead of through a renderer (errors still go through the one handler).
+    """
+
+    parser_classes: list[Any] = []
     authentication_classes = [InternalSecretAuthentication, StoreKeyAuthentication]
+    content_negotiation_class = JsonOnly
 
     def perform_authentication(self, request: Request) -> None:
-        """Step 1 runs in `post`, after the failed-authentication limit is checked."""
+        """Step 1 is the service's, after the body's size is known to be within the limit."""
 
     @extend_schema(
         operation_id="tryon_track",
@@ -93,129 +109,22 @@ class TrackView(APIView):
         ],
         responses={200: TrackOut, **error_responses(400, 402, 403, 409, 413, 422, 429)},
     )
-    def post(self, request: Request) -> Response:
-        ip = client_ip(request)
-        check_auth_failures(ip)
-        try:
-            bearer = authenticate_caller(request)  # step 1
-            body = parse_body(request)
-            body_key, data = track_input(body)
-            key = resolve_key(bearer, body_key)  # step 2
-        except ApiError as error:
-            if error.code in (ErrorCode.UNAUTHORIZED, ErrorCode.INVALID_KEY):
-                record_auth_failure(ip)
-            raise
-        now = timezone.now()
-
-        def run() -> Answer:
-            result = tryon_track(key=key, data=data, origin_header=request.headers.get("Origin"), now=now)
-            return Answer(200, result.body())
-
-        idempotency_key = request.headers.get("Idempotency-Key")
-        if idempotency_key is None:
-            answer = run()
-        else:
-            answer = idempotent(
-                store=key.store, key=validate_key(idempotency_key), fingerprint=request_hash(body), now=now, run=run
-            )
-        response = Response(answer.body, status=answer.status)
+    def post(self, request: Request) -> JsonResponse:
+        answer = tryon_track(request=track_request(request), now=timezone.now())
+        response = JsonResponse(answer.body, status=answer.status)
         if answer.replayed:
             response["Idempotent-Replayed"] = "true"
         return response
 
 
-def authenticate_caller(request: Request) -> str | None:
-    """Step 1. The internal secret (→ None: the key comes from the body) or a Bearer store key."""
-    secret = request.headers.get("x-internal-secret")
-    if secret is not None:
-        if not _internal_secret_ok(secret):
-            raise ApiError(ErrorCode.UNAUTHORIZED, "The x-internal-secret header is not valid.")
-        return None
-    scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and credential.strip():
-        return credential.strip()
-    raise ApiError(
-        ErrorCode.UNAUTHORIZED,
-        "Authenticate with an x-internal-secret header or an Authorization: Bearer secret store key.",
-    )
-
-
-def _internal_secret_ok(secret: str) -> bool:
-    # Compare with every configured secret, without stopping early, in constant time each.
-    matches = [hmac.compare_digest(secret.encode(), s.encode()) for s in settings.TRYON_INTERNAL_SECRET]
-    return any(matches)
-
-
-def parse_body(request: Request) -> dict[str, Any]:
-    limit = settings.TRACK_MAX_BODY_BYTES
-    declared = request.META.get("CONTENT_LENGTH") or "0"
-    if not declared.isdigit() or int(declared) > limit:
-        raise _too_large(limit)
-    raw = request.body
-    if len(raw) > limit:
-        raise _too_large(limit)
-    try:
-        body = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(
-            ErrorCode.INVALID_BODY, "The request body is not valid JSON.", fieldErrors={"body": ["Invalid JSON."]}
-        ) from None
-    if not isinstance(body, dict):
-        raise ApiError(
-            ErrorCode.INVALID_BODY,
-            "The request body must be a JSON object.",
-            fieldErrors={"body": ["Expected a JSON object."]},
-        )
-    return body
-
-
-def _too_large(limit: int) -> ApiError:
-    return ApiError(ErrorCode.PAYLOAD_TOO_LARGE, f"The request body is larger than {limit // 1024} KB.")
-
-
-def resolve_key(bearer: str | None, body_key: str | None) -> ApiKey:
-    """Step 2: the key exists, is active and has a known prefix."""
-    if bearer is not None and body_key not in (None, "", bearer):
-        raise ApiError(ErrorCode.INVALID_KEY, "The api_key in the body is not the key in the Authorization header.")
-    text = bearer if bearer is not None else body_key
-    if not text:
-        raise ApiError(
-            ErrorCode.INVALID_KEY,
-            "An api_key is required.",
-            detail="With x-internal-secret, the body must carry the store's api_key.",
-        )
-    key = api_key_by_plaintext(text)
-    if key is None or not key.is_usable:
-        raise ApiError(ErrorCode.INVALID_KEY, "The API key is not valid.", detail=_key_problem(key))
-    if bearer is not None and key.kind != ApiKey.Kind.SECRET:
-        raise ApiError(
-            ErrorCode.INSUFFICIENT_SCOPE,
-            "A publishable key cannot authenticate a server; use a secret key (gvk_live_…).",
-        )
-    return key
-
-
-def _key_problem(key: ApiKey | None) -> str:
-    if key is None:
-        return "No such API key."
-    if key.locked_at is not None:
-        return "This API key was locked after repeated refusals; re-enable it in the portal."
-    return "This API key has been revoked."
-
-
-def track_input(body: dict[str, Any]) -> tuple[str | None, TrackInput]:
-    """The body's api_key (for step 2) and the validated try-on report."""
-    serializer = TrackInputSerializer(data=body)
-    if not serializer.is_valid():
-        raise invalid_body(field_errors(serializer.errors))
-    values = serializer.validated_data
-    return values.get("api_key"), TrackInput(
-        product_type=values["product_type"],
-        variation_count=values["variation_count"],
-        generation_time_ms=values.get("generation_time_ms"),
-        success=values["success"],
-        page_url=values["page_url"],
-        product_title=values["product_title"],
-        origin=values["origin"],
-        end_customer_token=values.get("end_customer_token") or None,
+def track_request(request: Request) -> TrackRequest:
+    headers = request.headers
+    return TrackRequest(
+        body=request.body,
+        content_length=request.META.get("CONTENT_LENGTH"),
+        internal_secret=headers.get("x-internal-secret"),
+        authorization=headers.get("Authorization", ""),
+        origin=headers.get("Origin"),
+        idempotency_key=headers.get("Idempotency-Key"),
+        client_ip=client_ip(request),
     )

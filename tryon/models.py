@@ -22,7 +22,9 @@ class TryOnEvent(models.Model):
         CREDIT_LIMIT_REACHED = "credit_limit_reached"
         END_CUSTOMER_QUOTA = "end_customer_quota"
 
-    public_id = PublicIdField(prefix="tro")
+    ID_PREFIX = "tro"
+
+    public_id = PublicIdField(prefix=ID_PREFIX)
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="tryon_events")
     api_key = models.ForeignKey(ApiKey, on_delete=models.PROTECT, related_name="tryon_events")
     end_customer = models.ForeignKey(
@@ -64,18 +66,17 @@ class TryOnEvent(models.Model):
 
 
 class IdempotencyRecord(models.Model):
-    """The first answer to an `Idempotency-Key`, kept 24 hours (SPEC §3)."""
+    """The answer an `Idempotency-Key` is bound to, kept 24 hours (SPEC §3).
 
-    class State(models.TextChoices):
-        IN_PROGRESS = "in_progress"
-        COMPLETED = "completed"
+    Inserted last in the transaction of the outcome it describes, so a row exists only for an
+    outcome that committed (tryon/services/idempotency.py).
+    """
 
     store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=255)
     request_hash = models.CharField(max_length=64)
-    state = models.CharField(max_length=16, choices=State.choices, default=State.IN_PROGRESS)
-    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.JSONField(null=True, blank=True)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField()
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -85,7 +86,7 @@ class IdempotencyRecord(models.Model):
         indexes = [models.Index(fields=["created_at"], name="tryon_idem_created_idx")]  # pruning
 
     def __str__(self) -> str:
-        return f"{self.key} ({self.state})"
+        return f"{self.key} → {self.response_status}"
 
 
 class DailyUsage(models.Model):

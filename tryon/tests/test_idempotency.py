@@ -9,8 +9,8 @@ from django.utils import timezone
 from conftest import Persona, Track
 from stores.models import Store
 from stores.services import SYSTEM, store_suspend
-from tryon.idempotency import idempotency_records_prune
 from tryon.models import IdempotencyRecord, TryOnEvent
+from tryon.services.idempotency import idempotency_records_prune
 
 pytestmark = pytest.mark.django_db
 
@@ -45,30 +45,30 @@ def test_same_key_with_another_body_is_422(owner: Persona, track: Track) -> None
     assert balance(owner) == 99
 
 
-def test_request_still_running_is_409(owner: Persona, track: Track) -> None:
+def test_a_retry_long_after_the_first_replays_and_never_debits_again(owner: Persona, track: Track) -> None:
+    # The old scheme took a key over after 60 s "in progress"; a bound key is never taken over.
     body = {"api_key": owner.secret}
-    from tryon.idempotency import request_hash
-
-    IdempotencyRecord.objects.create(store=owner.store, key="gen-3", request_hash=request_hash(body))
-    response = track(body, HTTP_IDEMPOTENCY_KEY="gen-3")
-    assert response.status_code == 409
-    assert response.json()["error"] == "idempotency_conflict"
-    assert response["Retry-After"] == "1"
-    assert balance(owner) == 100
-
-
-def test_abandoned_in_progress_record_is_taken_over(owner: Persona, track: Track) -> None:
-    body = {"api_key": owner.secret}
-    from tryon.idempotency import request_hash
-
-    IdempotencyRecord.objects.create(
-        store=owner.store,
-        key="gen-4",
-        request_hash=request_hash(body),
-        created_at=timezone.now() - timedelta(minutes=2),
-    )
-    assert track(body, HTTP_IDEMPOTENCY_KEY="gen-4").status_code == 200
+    first = track(body, HTTP_IDEMPOTENCY_KEY="gen-4")
+    with time_machine.travel(timezone.now() + timedelta(minutes=2)):
+        again = track(body, HTTP_IDEMPOTENCY_KEY="gen-4")
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
     assert balance(owner) == 99
+
+
+def test_a_retry_refused_now_still_gets_the_first_answer(owner: Persona, track: Track) -> None:
+    body = {"api_key": owner.secret}
+    first = track(body, HTTP_IDEMPOTENCY_KEY="gen-8")
+    store_suspend(store=owner.store, reason="", actor=SYSTEM)
+    again = track(body, HTTP_IDEMPOTENCY_KEY="gen-8")
+    assert (again.status_code, again.json()) == (200, first.json())
+    assert again["Idempotent-Replayed"] == "true"
+
+
+def test_the_record_holds_the_answer_it_replays(owner: Persona, track: Track) -> None:
+    track({"api_key": owner.secret, "variation_count": 3}, HTTP_IDEMPOTENCY_KEY="gen-9")
+    record = IdempotencyRecord.objects.get(store=owner.store, key="gen-9")
+    assert (record.response_status, record.response_body["remaining_credits"]) == (200, 99)
 
 
 def test_keys_are_scoped_to_the_store(owner: Persona, outsider: Persona, track: Track) -> None:

@@ -326,10 +326,21 @@ class TestAuthFailureRateLimit:
         settings.AUTH_FAILURE_LIMIT = 3
         for _ in range(3):
             assert_error(track({"api_key": owner.secret}, secret="wrong"), 401, "unauthorized")
-        response = track({"api_key": owner.secret})
+        response = track({"api_key": owner.secret}, secret="wrong")
         assert_error(response, 429, "rate_limited")
         assert int(response["Retry-After"]) >= 1
+        assert_error(track({"api_key": "gvk_live_made-up"}), 429, "rate_limited")
         assert_nothing_debited(owner)
+
+    def test_a_limited_address_with_a_valid_credential_gets_through(
+        self, owner: Persona, track: Track, settings: Any
+    ) -> None:
+        # A shared proxy address or a noisy neighbour must never block a real integration (SPEC §3).
+        settings.AUTH_FAILURE_LIMIT = 2
+        for _ in range(5):
+            track({"api_key": owner.secret}, secret="wrong")
+        assert track({"api_key": owner.secret}).status_code == 200
+        assert balance(owner) == 99
 
     def test_successes_are_not_counted(self, owner: Persona, track: Track, settings: Any) -> None:
         settings.AUTH_FAILURE_LIMIT = 2

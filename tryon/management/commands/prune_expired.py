@@ -1,0 +1,28 @@
+from typing import Any
+
+from django.utils import timezone
+
+from genvoris.commands import JsonCommand
+from quotas.sessions import revoked_sessions_prune
+from tryon.services import idempotency_records_prune
+
+
+class Command(JsonCommand):
+    help = (
+        "Delete what has outlived its use: Idempotency-Key records older than 24 hours and "
+        "revocations of session tokens that have expired anyway. Run it from cron (hourly, say); "
+        "it is safe to run at any time and concurrently with traffic."
+    )
+
+    def run(self, **options: Any) -> dict[str, Any]:
+        now = timezone.now()
+        return {
+            "idempotency_records": idempotency_records_prune(now=now),
+            "revoked_sessions": revoked_sessions_prune(now=now),
+        }
+
+    def summary(self, result: dict[str, Any]) -> str:
+        return (
+            f"Pruned {result['idempotency_records']} idempotency record(s) and "
+            f"{result['revoked_sessions']} expired session revocation(s)."
+        )
