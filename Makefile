@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1:8000
 
-.PHONY: run test test-pg lint format install bench clean
+.PHONY: run test test-pg lint format install bench screenshots clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; set PYTHON=python3.11")'
@@ -43,6 +43,10 @@ test: $(VENV)/.dev
 # The suite against a local PostgreSQL (trust or password auth for user postgres).
 test-pg: $(VENV)/.dev
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/genvoris} $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Refresh docs/screenshots/ from the browser tests (a plain `make test` leaves them alone).
+screenshots: $(VENV)/.dev
+	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -m browser $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -3,6 +3,7 @@ must be refused everything of it."""
 
 import json
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -153,6 +154,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = Path(__file__).resolve().parent / "docs" / "screenshots"
+# `make screenshots` refreshes docs/screenshots/; a plain test run writes its pictures to a
+# temporary folder, so `make test` never rewrites committed files.
+UPDATE_SCREENSHOTS = os.environ.get("UPDATE_SCREENSHOTS") == "1"
 
 
 @pytest.fixture(scope="session")
@@ -180,11 +184,13 @@ def page(browser: Any, live_server: Any) -> Iterator[Any]:
     context.close()
 
 
-def screenshot(page: Any, name: str) -> Path:
-    """Save what the page shows now under docs/screenshots/, for readers of the repository."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+def screenshot(page: Any, name: str, *, full_page: bool = True) -> Path:
+    """Picture what the page shows now: under docs/screenshots/ for readers of the repository
+    with UPDATE_SCREENSHOTS=1 (`make screenshots`), else in a temporary folder."""
+    folder = SCREENSHOTS if UPDATE_SCREENSHOTS else Path(tempfile.gettempdir()) / "genvoris-screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
     return path
 
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from PIL import Image
 from playwright.sync_api import expect
 
-from conftest import SCREENSHOTS
+from conftest import screenshot as take_screenshot
 from quotas.selectors import current_usage
 from stores.models import ApiKey, Store
 from stores.tests.factories import ApiKeyFactory
@@ -60,9 +60,8 @@ def events(page: Any) -> Any:
 
 
 def screenshot(page: Any, name: str) -> None:
-    """The viewport, where the modal and its backdrop are: docs/screenshots/<name>.png."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    """The viewport, where the modal and its backdrop are."""
+    take_screenshot(page, name, full_page=False)
 
 
 def dialog(page: Any) -> Any:
