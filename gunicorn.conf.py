@@ -9,8 +9,11 @@ import environ
 env = environ.Env()
 
 bind = env.str("BIND", default="0.0.0.0:8000")
-# Worker processes: the request path is CPU-bound Python between short database round trips, so
-# processes (not threads) are what scale it; see docs/performance.md for the sweep.
+# Sync worker processes, 2 per core. The request path is CPU-bound Python between short database
+# round trips, so processes (not threads) scale it: in the sweep of docs/performance.md, sync × 4
+# served the most legacy and per-customer try-ons on 2 cores, while threads (gthread) lost up to
+# half the hot store's throughput to the GIL and row-lock waits. Slow clients are a proxy's job:
+# run a buffering proxy (nginx) in front, as docs/performance.md says, so no worker waits on an upload.
 workers = env.int("WEB_CONCURRENCY", default=4)
 worker_class = env.str("GUNICORN_WORKER_CLASS", default="sync")
 threads = env.int("GUNICORN_THREADS", default=1)

@@ -24,7 +24,7 @@ from genvoris.ids import new_id
 
 KEY_SQL = """
     SELECT k.id, s.id, s.public_id FROM stores_apikey k JOIN stores_store s ON s.id = k.store_id
-    WHERE k.key_hash = %s AND k.active AND k.locked_at IS NULL AND s.status = 'active'"""
+    WHERE k.key_hash = %s AND k.active AND s.status = 'active'"""
 CUSTOMER_SQL = """
     SELECT c.id, u.id FROM quotas_endcustomer c
     JOIN quotas_usageperiod u ON u.customer_id = c.id AND u.period_start = c.period_start

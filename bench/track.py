@@ -81,6 +81,8 @@ def bench_env() -> dict[str, str]:
         "CACHE_URL": os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/15"),
         "DJANGO_SETTINGS_MODULE": "bench.bench_settings",
         "LOG_LEVEL": "WARNING",
+        # No worker recycling during a measurement: the soak must see a leak, not hide it.
+        "GUNICORN_MAX_REQUESTS": "0",
         "PYTHONPATH": str(db.ROOT),
     }
 

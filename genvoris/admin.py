@@ -11,6 +11,10 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.contrib.admin import helpers
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
+from django.db import DataError, transaction
 from django.db.models import Model, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
@@ -19,6 +23,8 @@ from django.utils.html import format_html
 from django.utils.timesince import timesince
 
 from genvoris.errors import ApiError
+from genvoris.forms import refuse_long_usernames
+from genvoris.ids import storable
 
 admin.site.site_header = "Genvoris support"
 admin.site.site_title = "Genvoris support"
@@ -26,6 +32,17 @@ admin.site.index_title = "Support console"
 # The changelists are wide (a store's id, owner, balance, last try-on): they need the room more
 # than a second copy of the index needs to be on every page.
 admin.site.enable_nav_sidebar = False
+
+
+class StaffLoginForm(AdminAuthenticationForm):
+    """The admin's sign-in, refusing what the portal's refuses (genvoris.forms)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        refuse_long_usernames(self)
+
+
+admin.site.login_form = StaffLoginForm
 
 # How many rows a history inline shows on a change page; the full list is one link away.
 RECENT_ROWS = 20
@@ -135,3 +152,65 @@ def action_form_page(
         "return_to": request.POST.get("_return_to", ""),
     }
     return TemplateResponse(request, "admin/action_form.html", context)
+
+
+# --- what a changelist's query string may hold ---------------------------------------------------
+
+# A regular expression is compiled by the database (PostgreSQL: an error; SQLite: an error in
+# Django's Python REGEXP function, which looks like the database failing), so the admin takes none.
+REFUSED_LOOKUPS = ("__regex", "__iregex")
+
+
+class GuardedChangeList(ChangeList):
+    """A changelist whose query string cannot fail the page.
+
+    Django already turns a lookup it cannot build into IncorrectLookupParameters (a redirect to
+    the unfiltered list, `?e=1`); this one does the same with what Django lets through: values
+    holding NUL, dates whose bounds overflow (`created_at__year=9999`: the year after is not a
+    date), and values only the database refuses (an integer past 64 bits, a malformed address).
+    """
+
+    def get_filters_params(self, params: Any = None) -> Any:
+        lookup_params = super().get_filters_params(params)
+        for key, values in lookup_params.items():
+            if key.endswith(REFUSED_LOOKUPS) or not all(map(storable, [key, *values])):
+                raise IncorrectLookupParameters(f"Filtering by {key!r} with these values is not possible.")
+        return lookup_params
+
+    def get_filters(self, request: HttpRequest) -> Any:
+        try:
+            return super().get_filters(request)
+        except (ValueError, OverflowError) as error:
+            raise IncorrectLookupParameters(error) from error
+
+    def get_results(self, request: HttpRequest) -> None:
+        # A savepoint, so that a statement PostgreSQL refused leaves the transaction usable.
+        try:
+            with transaction.atomic():
+                super().get_results(request)
+        except (DataError, ValueError, OverflowError) as error:
+            raise IncorrectLookupParameters(error) from error
+
+
+class GuardedQueries:
+    """Mixed into every registered ModelAdmin by guard_changelists."""
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return GuardedChangeList
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Any], search_term: str) -> Any:
+        # The changelist's search form refuses NUL itself; the autocomplete view passes it on.
+        if not storable(search_term):
+            return queryset.none(), False
+        return super().get_search_results(request, queryset, search_term)  # type: ignore[misc]
+
+
+def guard_changelists(site: admin.AdminSite) -> None:
+    """Give every ModelAdmin of the site, this project's and its libraries' (auth, axes), the
+    guarded queries: one place, so no app's admin can forget them."""
+    for model, model_admin in list(site._registry.items()):
+        if isinstance(model_admin, GuardedQueries):
+            continue
+        guarded = type(type(model_admin).__name__, (GuardedQueries, type(model_admin)), {})
+        site.unregister(model)
+        site.register(model, guarded)

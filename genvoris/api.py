@@ -1,22 +1,29 @@
 """Shared API plumbing: the exception handler that gives every error the SPEC §4 envelope."""
 
-import json
+import logging
 import math
 import sys
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig
-from django.db import InterfaceError, OperationalError
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
+from django.views.decorators.common import no_append_slash
+from django.views.decorators.csrf import csrf_exempt
 from django.views.defaults import page_not_found
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions as drf
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.mediatypes import media_type_matches
 
 from genvoris.errors import ApiError, ErrorCode
+from genvoris.jsonbody import body_limit, parse_json, read_body
+
+logger = logging.getLogger("genvoris.api")
+# Every path under these answers the JSON envelope, never an HTML page (SPEC §4).
+JSON_PREFIXES = ("/api/", "/.well-known/")
 
 UNAVAILABLE = ApiError(
     ErrorCode.UNAVAILABLE,
@@ -63,9 +70,39 @@ def invalid_body(errors: dict[str, list[str]]) -> ApiError:
     )
 
 
+def unstorable(exc: BaseException) -> bool:
+    """Whether the database, or its driver before sending, refused a value it cannot hold.
+
+    PostgreSQL raises DataError (NUL in text or JSON, an integer out of range, a string too long);
+    psycopg2 a ValueError about NUL; every driver a UnicodeEncodeError for a lone surrogate; SQLite
+    an OverflowError for an integer past 64 bits. Inputs are bounded before they get this far
+    (genvoris.jsonbody, the selectors), so this is the net under them, not the check.
+    """
+    if isinstance(exc, DataError):
+        return True
+    if isinstance(exc, UnicodeEncodeError):
+        return exc.reason == "surrogates not allowed"
+    if isinstance(exc, OverflowError):
+        return "SQLite INTEGER" in str(exc)
+    return isinstance(exc, ValueError) and "NUL (0x00)" in str(exc)
+
+
+UNSTORABLE = ApiError(
+    ErrorCode.INVALID_BODY,
+    "The request holds a value that cannot be stored.",
+    detail="A value in the request is out of the range the database can hold, or text holds NUL "
+    "characters or unpaired surrogates.",
+    fieldErrors={"body": ["A value cannot be stored."]},
+)
+
+
 def _translate(exc: Exception) -> ApiError | None:
     if isinstance(exc, ApiError):
         return exc
+    if unstorable(exc):
+        # The request ends here; a transaction it had open was rolled back by its atomic block.
+        logger.warning("refused a value the database cannot hold: %r", exc)
+        return UNSTORABLE
     if isinstance(exc, drf.ValidationError):
         return invalid_body(field_errors(exc.detail))
     if isinstance(exc, drf.ParseError):
@@ -102,17 +139,27 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    if not request.path.startswith("/api/"):
+    if not request.path.startswith(JSON_PREFIXES):
         return page_not_found(request, exception or Http404())
+    return no_endpoint(request)
+
+
+@csrf_exempt  # a POST to a path that does not exist is a 404, not a CSRF page
+@no_append_slash  # and never a redirect: `/api/v1/plans/` is not `/api/v1/plans`
+def no_endpoint(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    """The last URL pattern under /api/ and /.well-known/: JSON 404 for every method."""
     return error_response(ApiError(ErrorCode.NOT_FOUND, f"No endpoint at {request.path}."))
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     """Django calls this inside its `except` block, so the exception is still at hand."""
-    if isinstance(sys.exc_info()[1], (OperationalError, InterfaceError)):
+    exc = sys.exc_info()[1]
+    if isinstance(exc, (OperationalError, InterfaceError)):
         return error_response(UNAVAILABLE)
-    if not request.path.startswith("/api/"):
+    if not request.path.startswith(JSON_PREFIXES):
         return defaults.server_error(request)
+    if exc is not None and unstorable(exc):
+        return error_response(UNSTORABLE)
     return error_response(ApiError(ErrorCode.INTERNAL_ERROR, "Something went wrong on our side; it has been logged."))
 
 
@@ -152,20 +199,16 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
 
 
 def json_object(request: Request) -> dict[str, Any]:
-    """The body as a JSON object. An empty body is `{}`; anything but an object is 400."""
-    try:
-        raw = request._request.body
-    except RequestDataTooBig:
-        raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, "The request body is too large.") from None
+    """The body as a JSON object, read and bounded by genvoris.jsonbody (chunked bodies too). An
+    empty body is `{}`; anything but an object is 400. Server-to-server callers often omit the
+    content type, so a body without one is read as JSON; one that names another type is 415."""
+    raw = read_body(request._request, body_limit())
     if not raw.strip():
         return {}
-    if request.content_type:
-        data = request.data
-    else:  # server-to-server callers often omit the content type: read the body as JSON anyway
-        try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise drf.ParseError("The body is not valid JSON.") from None
+    media_type = request.content_type
+    if media_type and not any(media_type_matches(parser.media_type, media_type) for parser in request.parsers or ()):
+        raise drf.UnsupportedMediaType(media_type)
+    data = parse_json(raw)
     if not isinstance(data, dict):
         raise ApiError(
             ErrorCode.INVALID_BODY,

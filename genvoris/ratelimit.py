@@ -1,14 +1,19 @@
-"""Failed-authentication limits per client address, kept in the Django cache (SPEC §3).
+"""Rate limits kept in the Django cache: fixed windows counted with one atomic increment.
 
-Only failures are counted and only the cache is touched, never the database. With several web
-hosts, point CACHE_URL at a shared Redis so the count is global. The limiter fails open: if the
-cache is unreachable, requests are served (and the outage logged) rather than refused, because
-the database, not the cache, guards every credit.
+Every limit is shared by all workers and hosts only if the cache is (CACHE_URL=redis://…; the
+genvoris.W001 system check warns otherwise). The cache is a dependency with a deadline (socket
+timeouts in settings.CACHES), and every limiter here **fails open**: when the cache cannot be
+reached the request is served and the outage logged, because the database, not the cache, guards
+every credit and every quota. `hit` returns None then, and a caller that wants to fail closed
+instead can decide so itself.
+
+Only the cache is touched, never the database.
 """
 
 import logging
 import math
 import time
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
@@ -17,6 +22,19 @@ from django.http import HttpRequest
 from genvoris.errors import ApiError, ErrorCode
 
 logger = logging.getLogger("genvoris.ratelimit")
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One request counted in the current window of a limit."""
+
+    count: int  # requests in this window, this one included
+    limit: int
+    retry_after: int  # whole seconds until the window ends, at least 1
+
+    @property
+    def over_limit(self) -> bool:
+        return self.count > self.limit
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -30,24 +48,75 @@ def client_ip(request: HttpRequest) -> str:
     return str(request.META.get("REMOTE_ADDR", "unknown"))
 
 
-def _window_key(ip: str) -> tuple[str, int]:
-    window = settings.AUTH_FAILURE_WINDOW_SECONDS
-    bucket = int(time.time() // window)
-    return f"authfail:{ip}:{bucket}", (bucket + 1) * window
+def _window(key: str, window_seconds: int) -> tuple[str, int]:
+    """The cache key of the current window (aligned to the epoch, so every host agrees on it) and
+    the whole seconds left in it, rounded up: the exact Retry-After."""
+    now = time.time()
+    bucket = int(now // window_seconds)
+    return f"ratelimit:{key}:{bucket}", max(1, math.ceil((bucket + 1) * window_seconds - now))
 
 
-def _failures(key: str) -> int:
+def _unavailable(what: str) -> None:
+    logger.warning("rate-limit cache unreachable; %s", what, exc_info=True)
+
+
+def _incr(window_key: str, timeout: int) -> int:
     try:
-        return int(cache.get(key) or 0)
-    except Exception:  # any cache backend's connection error: fail open, see the module docstring
-        logger.warning("rate-limit cache unreachable; not limiting", exc_info=True)
-        return 0
+        return cache.incr(window_key)
+    except ValueError:  # evicted between add and incr (a full local-memory cache culls)
+        cache.add(window_key, 1, timeout=timeout)
+        return 1
+
+
+def hit(key: str, limit: int, window_seconds: int) -> Hit | None:
+    """Count one request against `key` in the current window of `window_seconds`.
+
+    None when the cache is unavailable (logged; each call waits at most the socket timeout): the
+    caller then fails open, or closed if it must. Atomic across workers: `add` or `incr`.
+    """
+    window_key, retry_after = _window(key, window_seconds)
+    timeout = retry_after + 5  # the key outlives its window a little, for clocks a little apart
+    try:
+        count = 1 if cache.add(window_key, 1, timeout=timeout) else _incr(window_key, timeout)
+    except Exception:  # any backend's connection error or timeout: see the module docstring
+        _unavailable(f"not counting {key}")
+        return None
+    return Hit(count=count, limit=limit, retry_after=retry_after)
+
+
+def rate_limited(counted: Hit, message: str) -> ApiError:
+    return ApiError(
+        ErrorCode.RATE_LIMITED,
+        message,
+        detail=f"More than {counted.limit} in this window; retry after {counted.retry_after} s.",
+        headers={"Retry-After": str(counted.retry_after)},
+    )
+
+
+def enforce(key: str, *, limit: int, window_seconds: int, message: str) -> None:
+    """`hit`, then `429 rate_limited` with the exact Retry-After past the limit. Fails open."""
+    counted = hit(key, limit, window_seconds)
+    if counted is not None and counted.over_limit:
+        raise rate_limited(counted, message)
+
+
+# --- failed authentications (SPEC §3) ----------------------------------------------------------
+# Only failures are counted, and a limited address is refused only when its credential fails
+# too, so the success path never touches the cache.
+
+
+def _auth_failure_key(ip: str) -> str:
+    return f"authfail:{ip}"
 
 
 def check_auth_failures(ip: str) -> None:
-    key, window_end = _window_key(ip)
-    if _failures(key) >= settings.AUTH_FAILURE_LIMIT:
-        retry_after = max(1, math.ceil(window_end - time.time()))
+    window_key, retry_after = _window(_auth_failure_key(ip), settings.AUTH_FAILURE_WINDOW_SECONDS)
+    try:
+        failures = int(cache.get(window_key) or 0)
+    except Exception:  # fail open, see the module docstring
+        _unavailable("not limiting failed authentications")
+        return
+    if failures >= settings.AUTH_FAILURE_LIMIT:
         raise ApiError(
             ErrorCode.RATE_LIMITED,
             "Too many failed authentications from this address.",
@@ -58,13 +127,4 @@ def check_auth_failures(ip: str) -> None:
 
 
 def record_auth_failure(ip: str) -> None:
-    key, _ = _window_key(ip)
-    timeout = settings.AUTH_FAILURE_WINDOW_SECONDS + 5
-    try:
-        if not cache.add(key, 1, timeout=timeout):
-            try:
-                cache.incr(key)
-            except ValueError:  # expired between add and incr
-                cache.add(key, 1, timeout=timeout)
-    except Exception:  # fail open, as in _failures
-        logger.warning("rate-limit cache unreachable; failure not counted", exc_info=True)
+    hit(_auth_failure_key(ip), settings.AUTH_FAILURE_LIMIT, settings.AUTH_FAILURE_WINDOW_SECONDS)

@@ -3,8 +3,10 @@
 import contextlib
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -45,6 +47,7 @@ MIDDLEWARE = [
     "genvoris.middleware.RequestIdMiddleware",
     "genvoris.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "genvoris.csp.SurfacePolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -92,7 +95,27 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://genvoris")}
+# The cache holds every rate-limit counter (genvoris/ratelimit.py), so it must be one store shared
+# by every worker and host (Redis in production; genvoris.W001 warns when it is per process and
+# WEB_CONCURRENCY > 1), and it must answer fast or not at all: each limiter fails open, and with
+# these socket timeouts a dead or hung Redis costs a request 0.1 s per cache call, not redis-py's
+# 5 s default. A CACHE_URL query (`?socket_timeout=0.2`) overrides them.
+CACHE_SOCKET_TIMEOUT_SECONDS = 0.1
+
+
+def cache_from_url(url: str) -> dict[str, Any]:
+    config: dict[str, Any] = env.cache_url_config(url)
+    if config["BACKEND"] == "django_redis.cache.RedisCache":
+        options = config.setdefault("OPTIONS", {})
+        options.setdefault("SOCKET_CONNECT_TIMEOUT", CACHE_SOCKET_TIMEOUT_SECONDS)
+        options.setdefault("SOCKET_TIMEOUT", CACHE_SOCKET_TIMEOUT_SECONDS)
+    return config
+
+
+CACHES = {"default": cache_from_url(env.str("CACHE_URL", default="locmemcache://genvoris"))}
+# gunicorn's worker processes (gunicorn.conf.py reads the same variable); here only the
+# genvoris.W001 system check reads it.
+WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=4)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -137,19 +160,63 @@ STORAGES = {
 
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SESSION_COOKIE_SECURE = SECURE_SSL_REDIRECT
-CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT
+# Session and CSRF cookies travel over HTTPS only, even where TLS ends at a proxy and Django never
+# redirects. Only plain-http development (`make run`, whose .env says SECURE_COOKIES=false) turns
+# this off, since browsers other than Chrome drop Secure cookies from http://127.0.0.1.
+SECURE_COOKIES = env.bool("SECURE_COOKIES", default=not DEBUG)
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+# HSTS is off until the operator opts in: once a browser has seen it, the host is https-only for
+# SECURE_HSTS_SECONDS. includeSubDomains covers the subdomains of the host serving the header
+# (portal.example.org), not its parent. Preload is a submission to the browsers' list for the
+# whole registrable domain, which only its owner can decide (hence security.W021 is silenced).
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
+# Content-Security-Policy (django-csp). Everything this server renders (the portal, sign-in, the
+# admin, error pages) runs only its own static files: no inline script, style or handler
+# attribute, nothing from another origin, never framed.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+    }
+}
+# Surfaces that run code we did not write for this page, by path prefix (genvoris/csp.py):
+# - the demo storefront embeds widget.js as a merchant would: the widget styles its shadow root
+#   with a <style> element and shows the shopper's photo (blob:) and the result (data:);
+# - Swagger UI starts from drf-spectacular's inline script, which carries a per-response nonce
+#   (templates/drf_spectacular/swagger_ui.html).
+CONTENT_SECURITY_POLICY_BY_PATH: dict[str, dict[str, Any]] = {
+    "/demo/": CONTENT_SECURITY_POLICY["DIRECTIVES"]
+    | {"style-src": [SELF, UNSAFE_INLINE], "img-src": [SELF, "data:", "blob:"]},
+    "/api/docs": CONTENT_SECURITY_POLICY["DIRECTIVES"] | {"script-src": [SELF, NONCE]},
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Size, depth, NUL and lone surrogates bounded in one place (genvoris/jsonbody.py, SPEC §4).
+    "DEFAULT_PARSER_CLASSES": ["genvoris.jsonbody.BoundedJSONParser"],
     "EXCEPTION_HANDLER": "genvoris.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
     # Budgets from the published security page, per API key.
     "DEFAULT_THROTTLE_RATES": {
-        "customer_create": env.str("RATE_CUSTOMER_CREATE", default="100/hour"),
+        "customer_create": env.str("RATE_CUSTOMER_CREATE", default="100/min"),
         "session_mint": env.str("RATE_SESSION_MINT", default="1000/hour"),
     },
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -192,7 +259,6 @@ TRACK_MAX_BODY_BYTES = 64 * 1024
 # Failed-authentication limits on the track endpoint (SPEC §3).
 AUTH_FAILURE_LIMIT = env.int("AUTH_FAILURE_LIMIT", default=20)
 AUTH_FAILURE_WINDOW_SECONDS = env.int("AUTH_FAILURE_WINDOW_SECONDS", default=300)
-API_KEY_LOCK_AFTER_FAILURES = env.int("API_KEY_LOCK_AFTER_FAILURES", default=50)
 # How many reverse proxies in front of the app append to X-Forwarded-For (0: trust REMOTE_ADDR).
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 # The reference try-on backend (tryon/backend.py) behind widget.js. TRYON_TRACK_URL is where it

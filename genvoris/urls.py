@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from genvoris.api import not_found
+from genvoris.api import no_endpoint
 from stores.forms import LoginForm
 from stores.views import portal_home
 
@@ -23,8 +23,8 @@ urlpatterns = [
     path("portal/<str:store_id>/", include("stores.portal_urls")),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    # Unknown API paths answer the JSON envelope even with DEBUG on.
-    re_path(r"^api/", not_found),
+    # Last: every other path under these answers the JSON 404 for every method, even with DEBUG on.
+    re_path(r"^(?:api|\.well-known)/", no_endpoint),
 ]
 
 handler404 = "genvoris.api.not_found"

@@ -1,5 +1,6 @@
 """/api/v1 for merchants' servers (SPEC §5, §6): plans, customers, usage, sessions."""
 
+import re
 from typing import Any
 
 from django.utils import timezone
@@ -10,9 +11,12 @@ from rest_framework.views import APIView
 
 from genvoris.api import error_responses, json_object, validated
 from genvoris.errors import ApiError, ErrorCode, invalid_field
+from genvoris.ids import public_id_pattern
+from genvoris.jsonbody import BoundedJSONParser
 from quotas import serializers as s
 from quotas.models import EndCustomer, Plan
 from quotas.selectors import (
+    CURSOR_PATTERN,
     current_usage,
     end_customer_of,
     end_customers_page,
@@ -29,15 +33,37 @@ from quotas.services import (
     plan_deactivate,
     plan_update,
 )
-from quotas.sessions import DEFAULT_EXPIRES_IN, jwks, session_mint, session_revoke
+from quotas.sessions import DEFAULT_EXPIRES_IN, JTI_TAIL_PATTERN, jwks, session_mint, session_revoke
 from stores.auth import StoreKeyAuthentication, StoreKeyRateThrottle
 from stores.models import Store
 from stores.services import Actor
 
+PAGE_LIMIT_MAX, PAGE_LIMIT_DEFAULT = 200, 50
+
+# The path, query and body bounds the views enforce, stated in the schema, so that a client
+# generated from it never sends what the server refuses (genvoris/tests/test_schema.py).
+PLAN_ID = OpenApiParameter(
+    "plan_id",
+    {"type": "string", "pattern": s.PLAN_ID_PATTERN},
+    OpenApiParameter.PATH,
+    description="The plan's `pln_` id; any other text is 404.",
+)
 CUSTOMER_ID = OpenApiParameter(
-    "customer_id", str, OpenApiParameter.PATH, description="The customer's `ec_` id or its externalId."
+    "customer_id",
+    # An externalId is at most 200 characters, an `ec_` id fewer: a longer segment names nobody.
+    {"type": "string", "minLength": 1, "maxLength": 200},
+    OpenApiParameter.PATH,
+    description="The customer's `ec_` id or its externalId.",
+)
+JTI = OpenApiParameter(
+    "jti",
+    {"type": "string", "pattern": f"^{public_id_pattern('ec')}-{JTI_TAIL_PATTERN}$"},
+    OpenApiParameter.PATH,
+    description="The token's `jti` claim, `{ec id}-{iat}-{random}`; a jti of another customer is 404.",
 )
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no", ""}
+# ASCII digits only: str.isdigit also takes "²", which int() refuses.
+_LIMIT = re.compile(r"[0-9]{1,3}")
 
 
 class CustomerCreateThrottle(StoreKeyRateThrottle):
@@ -50,6 +76,7 @@ class SessionMintThrottle(StoreKeyRateThrottle):
 
 class StoreApiView(APIView):
     authentication_classes = [StoreKeyAuthentication]
+    parser_classes = [BoundedJSONParser]
 
     @property
     def store(self) -> Store:
@@ -114,12 +141,15 @@ class PlanListView(StoreApiView):
 
 
 class PlanDetailView(StoreApiView):
-    @extend_schema(operation_id="plans_retrieve", responses={200: s.PlanOut, **error_responses(403, 404)})
+    @extend_schema(
+        operation_id="plans_retrieve", parameters=[PLAN_ID], responses={200: s.PlanOut, **error_responses(403, 404)}
+    )
     def get(self, request: Request, plan_id: str) -> Response:
         return Response(s.plan_json(plan_of(self.store, plan_id)))
 
     @extend_schema(
         operation_id="plans_update",
+        parameters=[PLAN_ID],
         request=s.PlanIn(partial=True),
         responses={200: s.PlanOut, **error_responses(400, 403, 404)},
         description="A new monthlyTryOns applies from each customer's next period.",
@@ -139,6 +169,7 @@ class PlanDetailView(StoreApiView):
 
     @extend_schema(
         operation_id="plans_destroy",
+        parameters=[PLAN_ID],
         responses={204: None, **error_responses(403, 404)},
         description="Soft delete: the plan is disabled; customers on it keep their quota.",
     )
@@ -158,15 +189,23 @@ class CustomerListView(StoreApiView):
         operation_id="customers_list",
         parameters=[
             OpenApiParameter("status", str, enum=s.STATUS_CHOICES),
-            OpenApiParameter("limit", int, description="1–200, default 50."),
-            OpenApiParameter("cursor", str, description="next_cursor of the previous page."),
+            OpenApiParameter(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": PAGE_LIMIT_MAX, "default": PAGE_LIMIT_DEFAULT},
+                description=f"Customers per page, 1 to {PAGE_LIMIT_MAX}.",
+            ),
+            OpenApiParameter(
+                "cursor",
+                {"type": "string", "pattern": f"^{CURSOR_PATTERN}$"},
+                description="next_cursor of the previous page, as given.",
+            ),
         ],
         responses={200: s.CustomerPageOut, **error_responses(400, 403)},
     )
     def get(self, request: Request) -> Response:
-        limit_text = request.query_params.get("limit", "50")
-        if not limit_text.isdigit() or not 1 <= int(limit_text) <= 200:
-            raise invalid_field("limit", "Must be an integer from 1 to 200.")
+        limit_text = request.query_params.get("limit", str(PAGE_LIMIT_DEFAULT))
+        if not _LIMIT.fullmatch(limit_text) or not 1 <= int(limit_text) <= PAGE_LIMIT_MAX:
+            raise invalid_field("limit", f"Must be an integer from 1 to {PAGE_LIMIT_MAX}.")
         status = request.query_params.get("status") or None
         if status is not None and status.upper() not in s.STATUS_CHOICES:
             raise invalid_field("status", "Must be ACTIVE, PAUSED or CANCELLED.")
@@ -302,7 +341,7 @@ class SessionMintView(StoreApiView):
 class SessionRevokeView(StoreApiView):
     @extend_schema(
         operation_id="sessions_revoke",
-        parameters=[CUSTOMER_ID],
+        parameters=[CUSTOMER_ID, JTI],
         responses={200: s.RevokedOut, **error_responses(403, 404)},
         description="Revokes one token; revoking it again is the same. The token then fails at the track endpoint.",
     )

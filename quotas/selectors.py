@@ -7,6 +7,7 @@ from django.db import connection
 from django.db.models import Count
 
 from genvoris.errors import ApiError, ErrorCode
+from genvoris.ids import is_public_id, storable
 from quotas.models import EndCustomer, Plan, RevokedSession, UsagePeriod
 from quotas.periods import window_at
 from stores.models import Store
@@ -22,15 +23,18 @@ def plans_of(store: Store, *, include_inactive: bool) -> list[Plan]:
 
 
 def plan_of(store: Store, public_id: str) -> Plan:
-    """The store's plan; another store's plan is indistinguishable from none (404)."""
-    plan = Plan.objects.filter(store=store, public_id=public_id).first()
+    """The store's plan; another store's plan is indistinguishable from none (404), and so is text
+    that is no plan id at all (a NUL, which PostgreSQL cannot even compare), unasked."""
+    plan = Plan.objects.filter(store=store, public_id=public_id).first() if is_public_id(public_id) else None
     if plan is None:
         raise _not_found("plan")
     return plan
 
 
 def end_customer_of(store: Store, id_or_external_id: str) -> EndCustomer:
-    """By `ec_` id, else by the merchant's externalId."""
+    """By `ec_` id, else by the merchant's externalId; text no column can hold names nobody."""
+    if not storable(id_or_external_id):
+        raise _not_found("customer")
     customers = EndCustomer.objects.select_related("plan").filter(store=store)
     customer = customers.filter(public_id=id_or_external_id).first() if id_or_external_id.startswith("ec_") else None
     customer = customer or customers.filter(external_id=id_or_external_id).first()
@@ -45,16 +49,22 @@ class Page:
     next_cursor: str | None
 
 
+# What _encode_cursor makes of an `ec_` id: its 29 bytes in unpadded URL-safe base64, the first
+# three ("ec_") always "ZWNf". For the OpenAPI schema; _decode_cursor is the check.
+CURSOR_PATTERN = "ZWNf[A-Za-z0-9_-]{35}"
+
+
 def _encode_cursor(public_id: str) -> str:
     return base64.urlsafe_b64encode(public_id.encode()).decode().rstrip("=")
 
 
 def _decode_cursor(cursor: str) -> str:
+    """The customer id a next_cursor names; anything else (`ZWNfAA` is "ec_" and a NUL) is 400."""
     try:
         value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         value = ""
-    if not value.startswith("ec_"):
+    if not (value.startswith("ec_") and is_public_id(value)):
         raise ApiError(
             ErrorCode.INVALID_BODY, "The cursor is not valid.", fieldErrors={"cursor": ["Use next_cursor as given."]}
         )

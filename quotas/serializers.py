@@ -3,15 +3,23 @@ payloads in snake_case, timestamps ISO 8601 UTC with milliseconds and `Z`."""
 
 from typing import Any
 
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from genvoris.fields import StrictBooleanField, StrictCharField, StrictIntegerField, UtcDateTimeField, iso_utc
+from genvoris.ids import public_id_pattern
 from quotas.models import EndCustomer, Plan, UsagePeriod
 from quotas.selectors import CurrentUsage
+from quotas.services import MAX_MONTHLY_TRY_ONS, METADATA_MAX_BYTES, METADATA_MAX_KEYS
 
 NAME_MESSAGE = "Must be 1 to 80 characters."
 QUOTA_MESSAGE = "Must be an integer between 1 and 1,000,000."
 STATUS_CHOICES = [choice.value for choice in EndCustomer.Status]
+PLAN_ID_PATTERN = f"^{public_id_pattern('pln')}$"
+# DRF trims a CharField and refuses what is left blank before any validator runs, so this one never
+# fires: it is how the schema says so (`pattern`), as minLength 1 alone would let "  " through.
+NOT_BLANK = RegexValidator(r"\S", "This field may not be blank.")
 
 # --- output ---------------------------------------------------------------------------------
 
@@ -155,13 +163,38 @@ def usage_json(customer: EndCustomer, current: CurrentUsage, history: list[Usage
 # --- input ----------------------------------------------------------------------------------
 
 
+@extend_schema_field({"type": "string", "pattern": PLAN_ID_PATTERN, "maxLength": 40})
+class PlanIdField(StrictCharField):
+    """A plan's `pln_` id. Other text is looked up like any id and names no plan of the store:
+    403 plan_not_found, as SPEC §6 answers another store's plan, rather than a 400."""
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "maxProperties": METADATA_MAX_KEYS,
+        "additionalProperties": {
+            "anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}],
+            "nullable": True,
+        },
+        "description": f"Your own flat data: at most {METADATA_MAX_KEYS} keys; values strings, numbers, "
+        f"booleans or null; at most {METADATA_MAX_BYTES} bytes as compact JSON with non-ASCII characters "
+        "escaped (400 metadata_too_large beyond). null clears it.",
+    }
+)
+class MetadataField(serializers.JSONField):
+    """Checked by quotas.services.validate_metadata, whose limits the schema above states."""
+
+
 class PlanIn(serializers.Serializer):
     name = StrictCharField(
-        max_length=80, error_messages={"blank": NAME_MESSAGE, "max_length": NAME_MESSAGE, "required": NAME_MESSAGE}
+        max_length=80,
+        validators=[NOT_BLANK],
+        error_messages={"blank": NAME_MESSAGE, "max_length": NAME_MESSAGE, "required": NAME_MESSAGE},
     )
     monthlyTryOns = StrictIntegerField(
         min_value=1,
-        max_value=1_000_000,
+        max_value=MAX_MONTHLY_TRY_ONS,
         error_messages={"invalid": QUOTA_MESSAGE, "min_value": QUOTA_MESSAGE, "max_value": QUOTA_MESSAGE},
     )
     externalPriceId = StrictCharField(max_length=200, required=False, allow_blank=True, allow_null=True)
@@ -169,10 +202,10 @@ class PlanIn(serializers.Serializer):
 
 
 class CustomerUpsertIn(serializers.Serializer):
-    externalId = StrictCharField(max_length=200)
+    externalId = StrictCharField(max_length=200, validators=[NOT_BLANK])
     email = serializers.EmailField(required=False, allow_blank=True, allow_null=True, max_length=254)
-    planId = StrictCharField(required=False, allow_null=True, max_length=40)
-    metadata = serializers.JSONField(required=False, allow_null=True, help_text="≤ 20 keys, ≤ 4 KB, scalar values.")
+    planId = PlanIdField(required=False, allow_null=True, max_length=40)
+    metadata = MetadataField(required=False, allow_null=True)
 
 
 class StatusField(serializers.ChoiceField):
@@ -184,9 +217,9 @@ class StatusField(serializers.ChoiceField):
 
 class CustomerPatchIn(serializers.Serializer):
     email = serializers.EmailField(required=False, allow_blank=True, allow_null=True, max_length=254)
-    planId = StrictCharField(required=False, allow_null=True, max_length=40)
+    planId = PlanIdField(required=False, allow_null=True, max_length=40)
     status = StatusField(choices=STATUS_CHOICES, required=False)
-    metadata = serializers.JSONField(required=False, allow_null=True)
+    metadata = MetadataField(required=False, allow_null=True)
     resetPeriod = StrictBooleanField(required=False, default=False)
 
 

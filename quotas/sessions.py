@@ -267,7 +267,8 @@ def session_revoke(*, customer: EndCustomer, jti: str) -> RevokedSession:
 # After `{ec id}-`: ASCII digits (str.isdigit also takes "²", which int() refuses), ten at most so
 # the date plus the grace stays in datetime's range, then the minted random part's URL-safe
 # alphabet (anything else, NUL for one, is no jti of ours and PostgreSQL text cannot even hold it).
-_JTI_TAIL = re.compile(r"([0-9]{1,10})-([A-Za-z0-9_-]{1,64})")
+JTI_TAIL_PATTERN = "([0-9]{1,10})-([A-Za-z0-9_-]{1,64})"
+_JTI_TAIL = re.compile(JTI_TAIL_PATTERN)
 
 
 def _jti_issued_at(customer: EndCustomer, jti: str) -> datetime | None:

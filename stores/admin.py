@@ -5,6 +5,7 @@ with the staff user as the actor. The balance is never a form field anywhere: it
 through the services that also write the ledger.
 """
 
+import secrets
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -31,6 +32,7 @@ from stores.models import PACK_VALIDITY_DAYS, ApiKey, AuditEntry, CreditLedgerEn
 from stores.services import (
     MAX_TOPUP_CREDITS,
     Actor,
+    TopUpAlreadyApplied,
     api_key_relabel,
     api_key_revoke,
     api_key_unlock,
@@ -92,9 +94,24 @@ class SuspendForm(forms.Form):
     )
 
 
+def new_form_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
 class TopUpForm(forms.Form):
     """Only types are checked here; the ranges are credit_topup's, shown on the fields it names."""
 
+    # New each time the form is shown, kept while it is corrected: the packs it makes claim it,
+    # so submitting this form twice (a double click, a reload, two tabs) tops up once.
+    token = forms.RegexField(
+        regex=r"\A[A-Za-z0-9_-]{32}\Z",
+        widget=forms.HiddenInput,
+        initial=new_form_token,
+        error_messages={
+            "required": "This form is incomplete: open Top up credits again.",
+            "invalid": "This form is incomplete: open Top up credits again.",
+        },
+    )
     credits = forms.IntegerField(help_text=f"Whole credits, 1 to {MAX_TOPUP_CREDITS:,}.")
     price_per_credit = forms.DecimalField(
         initial=Decimal("0"), help_text="What the merchant pays per credit, up to 4 decimals (0 for a gift)."
@@ -119,12 +136,6 @@ class ApiKeyForm(forms.ModelForm):
         fields = ["label", "active"]
         labels = {"active": "Usable"}
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # A locked key is still `active`; showing it unticked lets a tick mean "unlock it".
-        if self.instance.locked_at is not None:
-            self.initial["active"] = False
-
 
 class ApiKeyInline(admin.TabularInline):
     """Keys are created by merchants (the plaintext is shown to them once); support can only relabel,
@@ -138,7 +149,7 @@ class ApiKeyInline(admin.TabularInline):
     readonly_fields = ["prefix_display", "kind", "domains", "state", "last_used_at", "created_at"]
     ordering = ["-created_at"]
     verbose_name = "API key"
-    verbose_name_plural = "API keys (untick Usable to revoke a key, tick it to re-enable a revoked or locked one)"
+    verbose_name_plural = "API keys (untick Usable to revoke a key, tick it to re-enable a revoked one)"
 
     def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
@@ -153,8 +164,6 @@ class ApiKeyInline(admin.TabularInline):
 
     @admin.display(description="State")
     def state(self, key: ApiKey) -> str:
-        if key.locked_at:
-            return status_badge("suspended", f"locked {key.locked_at:%Y-%m-%d}")
         if not key.active:
             return status_badge("cancelled", "revoked")
         return status_badge("active", "usable")
@@ -357,7 +366,8 @@ class StoreAdmin(admin.ModelAdmin):
 
     def _top_up(self, request: HttpRequest, stores: list[Store], form: TopUpForm) -> bool:
         """Top up every store, or none: the service checks the input before it writes, and every
-        store gets the same input, so a refusal comes from the first call, before anything changed."""
+        store gets the same input, so a refusal comes from the first call, before anything changed.
+        A store this form has topped up already (the form was sent again) is left as it is, saying so."""
         actor = Actor.of_user(request.user)  # type: ignore[arg-type]
         data = form.cleaned_data
         for store in stores:
@@ -370,7 +380,11 @@ class StoreAdmin(admin.ModelAdmin):
                     note=data["note"],
                     source=CreditPack.Source.ADMIN,
                     actor=actor,
+                    request_token=data["token"],
                 )
+            except TopUpAlreadyApplied as applied:
+                self.message_user(request, _already_applied(store, applied.pack), messages.WARNING)
+                continue
             except ApiError as error:
                 add_service_errors(form, error)
                 return False
@@ -386,6 +400,14 @@ class StoreAdmin(admin.ModelAdmin):
         if request.POST.get("_return_to") == "change" and len(stores) == 1:
             return HttpResponseRedirect(reverse("admin:stores_store_change", args=[stores[0].pk]))
         return None
+
+
+def _already_applied(store: Store, pack: CreditPack) -> str:
+    return (
+        f"This top-up was already applied: {pack.credits:,} credits were added to {store.name} "
+        f"({store.public_id}) as {pack.public_id} at {pack.purchased_at:%Y-%m-%d %H:%M:%S} UTC. "
+        "Nothing was added again; open Top up credits anew for another pack."
+    )
 
 
 def _count(items: list[Any], noun: str, n: int | None = None) -> str:

@@ -7,6 +7,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
+from genvoris import ratelimit
 from genvoris.errors import ApiError, ErrorCode
 from stores.models import ApiKey
 from stores.selectors import api_key_by_plaintext
@@ -50,10 +51,31 @@ class StoreKeyAuthentication(BaseAuthentication):
 
 
 class StoreKeyRateThrottle(SimpleRateThrottle):
-    """Counts per API key; subclasses name their budget in REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]."""
+    """A per-key budget; subclasses name it in REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].
+
+    Counted by genvoris.ratelimit.hit in a fixed window rather than by DRF's history list: one
+    atomic increment, so workers sharing the cache cannot lose each other's counts in a
+    read-modify-write race, and Retry-After is exactly the seconds left in the window. Fails open
+    when the cache is down (logged): a cache outage must not take the merchant API down, and the
+    budgets only bound load from an authenticated key (docs/decisions.md, "REST API v1").
+    """
+
+    num_requests: int | None  # set by SimpleRateThrottle.__init__ from the rate
+    duration: int | None
+    counted: ratelimit.Hit | None = None
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         key = request.auth
         if not isinstance(key, ApiKey):
             return None
         return self.cache_format % {"scope": self.scope, "ident": key.public_id}
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        cache_key = self.get_cache_key(request, view)
+        if self.num_requests is None or self.duration is None or cache_key is None:
+            return True
+        self.counted = ratelimit.hit(cache_key, self.num_requests, self.duration)
+        return self.counted is None or not self.counted.over_limit
+
+    def wait(self) -> float | None:
+        return self.counted.retry_after if self.counted else None

@@ -4,6 +4,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
+from genvoris.forms import refuse_long_usernames
 from stores.models import ApiKey
 
 
@@ -36,6 +37,7 @@ class LoginForm(AuthenticationForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        refuse_long_usernames(self)
         self.fields["username"].label = "Email"
         self.fields["username"].widget.attrs.update({"autocomplete": "username", "inputmode": "email"})
         self.fields["password"].widget.attrs.update({"autocomplete": "current-password"})

@@ -73,9 +73,6 @@ class ApiKey(models.Model):
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     allowed_domains = models.JSONField(default=list, blank=True)
     active = models.BooleanField(default=True)
-    # Failures attributable to this key in a row (SPEC §3); locked_at is set when it locks.
-    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
-    locked_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -90,7 +87,40 @@ class ApiKey(models.Model):
 
     @property
     def is_usable(self) -> bool:
-        return self.active and self.locked_at is None
+        # Nothing but its store (or support staff) disables a key: refusals a stranger can cause
+        # are counted (KeyRefusal), never held against the key (SPEC §3).
+        return self.active
+
+
+class KeyRefusal(models.Model):
+    """Refusals of one key for one cause from one origin host in one hour (SPEC §3).
+
+    A stranger can cause these (an Origin header, a forwarded shopper token), so they never
+    disable the key; the merchant sees the last 24 hours on the keys page and can revoke it.
+    """
+
+    class Cause(models.TextChoices):
+        DOMAIN_NOT_ALLOWED = "domain_not_allowed", "Origin not on the allowlist"
+        TOKEN_STORE_MISMATCH = "token_store_mismatch", "Shopper token of another store"
+        INVALID_SESSION_TOKEN = "invalid_session_token", "Invalid or expired shopper token"
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="refusals")
+    cause = models.CharField(max_length=32, choices=Cause.choices)
+    origin_host = models.CharField(max_length=253, blank=True)  # empty: no origin was sent
+    hour = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # Also the index of the keys page's read: a key's rows in the last 24 hours.
+            models.UniqueConstraint(
+                fields=["api_key", "cause", "origin_host", "hour"], name="stores_keyrefusal_key_cause_host_hour_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["hour"], name="stores_keyrefusal_hour_idx")]  # pruning
+
+    def __str__(self) -> str:
+        return f"{self.api_key_id} {self.cause} {self.origin_host or '-'}: {self.count}"
 
 
 class CreditPack(models.Model):
@@ -110,6 +140,9 @@ class CreditPack(models.Model):
     expired_at = models.DateTimeField(null=True, blank=True)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.COMMAND)
     note = models.CharField(max_length=500, blank=True)
+    # The one-time token of the admin form that made the pack (stores.admin.TopUpForm); empty for
+    # other sources. Unique per store, so a second submission of one form cannot add a second pack.
+    request_token = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         constraints = [
@@ -118,6 +151,12 @@ class CreditPack(models.Model):
                 condition=Q(remaining__lte=models.F("credits")), name="stores_creditpack_remaining_lte_credits"
             ),
             models.CheckConstraint(condition=Q(credits__gt=0), name="stores_creditpack_credits_gt_0"),
+            # Also the index of the replay lookup: the pack a request token already made.
+            models.UniqueConstraint(
+                fields=["store", "request_token"],
+                condition=~Q(request_token=""),
+                name="stores_creditpack_store_request_token_unique",
+            ),
         ]
         indexes = [
             # The FIFO debit: the live pack of a store that expires soonest.

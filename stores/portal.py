@@ -12,6 +12,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
+from genvoris.ids import is_public_id
 from genvoris.ratelimit import client_ip
 from stores.models import Store
 
@@ -29,7 +30,7 @@ def member_stores(user: Any) -> QuerySet[Store]:
 def store_for_member(request: HttpRequest, store_id: str) -> Store:
     """The store if the signed-in user is a member of it; any other store is 404, whether it
     exists or not, so the portal never confirms that an id belongs to someone else."""
-    store = member_stores(request.user).filter(public_id=store_id).first()
+    store = member_stores(request.user).filter(public_id=store_id).first() if is_public_id(store_id) else None
     if store is None:
         raise Http404("No such store.")
     return store

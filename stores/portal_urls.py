@@ -7,7 +7,6 @@ from stores import views
 urlpatterns = [
     path("keys", views.keys, name="portal-keys"),
     path("keys/create", views.key_create, name="portal-key-create"),
-    path("keys/<str:key_id>/revoke", views.key_revoke, name="portal-key-revoke"),
-    path("keys/<str:key_id>/unlock", views.key_unlock, name="portal-key-unlock"),
+    path("keys/<public_id:key_id>/revoke", views.key_revoke, name="portal-key-revoke"),
     path("credits", views.credits, name="portal-credits"),
 ]

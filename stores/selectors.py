@@ -1,13 +1,13 @@
 import hashlib
 import weakref
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import QuerySet, Sum
+from django.db.models import Max, QuerySet, Sum
 
-from stores.models import ApiKey, CreditLedgerEntry, CreditPack, Store
+from stores.models import ApiKey, CreditLedgerEntry, CreditPack, KeyRefusal, Store
 
 
 def api_key_hash(plaintext: str) -> str:
@@ -107,3 +107,37 @@ def ledger_of(store: Store) -> QuerySet[CreditLedgerEntry]:
 def api_keys_of(store: Store) -> list[ApiKey]:
     """Usable keys first, then revoked ones; newest first within each."""
     return list(ApiKey.objects.filter(store=store).order_by("-active", "-created_at", "-id"))
+
+
+@dataclass(frozen=True)
+class KeyRefusalRow:
+    key: ApiKey
+    cause: str
+    cause_label: str
+    origin_host: str
+    count: int
+    last_hour: datetime
+
+
+def key_refusals_of(store: Store, *, now: datetime) -> list[KeyRefusalRow]:
+    """The last 24 hours of refusals a stranger could cause, per key, cause and origin host; the
+    most frequent first (SPEC §3: shown to the merchant, who can revoke the key)."""
+    rows = (
+        KeyRefusal.objects.filter(api_key__store=store, hour__gt=now - timedelta(hours=24))
+        .values("api_key", "cause", "origin_host")
+        .annotate(total=Sum("count"), last_hour=Max("hour"))
+        .order_by("-total", "api_key", "cause", "origin_host")[:100]
+    )
+    keys = {key.pk: key for key in ApiKey.objects.filter(store=store)}
+    labels = dict(KeyRefusal.Cause.choices)
+    return [
+        KeyRefusalRow(
+            key=keys[row["api_key"]],
+            cause=row["cause"],
+            cause_label=str(labels.get(row["cause"], row["cause"])),
+            origin_host=row["origin_host"],
+            count=row["total"],
+            last_hour=row["last_hour"],
+        )
+        for row in rows
+    ]

@@ -9,13 +9,22 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from genvoris.errors import invalid_field
 from stores.domains import normalize_domain_entry
-from stores.models import PACK_VALIDITY_DAYS, ApiKey, AuditEntry, CreditLedgerEntry, CreditPack, Membership, Store
+from stores.models import (
+    PACK_VALIDITY_DAYS,
+    ApiKey,
+    AuditEntry,
+    CreditLedgerEntry,
+    CreditPack,
+    KeyRefusal,
+    Membership,
+    Store,
+)
 from stores.selectors import api_key_hash
 
 MAX_TOPUP_CREDITS = 10_000_000
@@ -185,30 +194,46 @@ def api_key_revoke(*, key: ApiKey) -> ApiKey:
 
 
 def api_key_mark_used(*, key: ApiKey, now: datetime) -> None:
-    """Record use at most once a minute, and clear a failure streak, without touching the hot row twice."""
-    stale = key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1)
-    if stale or key.consecutive_failures:
-        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now, consecutive_failures=0)
+    """Record use at most once a minute, so the hot path rarely writes the key's row."""
+    if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
 
 
-def api_key_record_failure(*, key: ApiKey, lock_after: int) -> bool:
-    """Count a failure attributable to this key; lock it after `lock_after` in a row. True if it locked now."""
-    ApiKey.objects.filter(pk=key.pk).update(consecutive_failures=F("consecutive_failures") + 1)
-    return (
-        ApiKey.objects.filter(pk=key.pk, locked_at__isnull=True, consecutive_failures__gte=lock_after).update(
-            locked_at=timezone.now()
+def api_key_refusal_count(*, key: ApiKey, cause: str, origin_host: str, now: datetime) -> None:
+    """Count one refusal of the key (SPEC §3): per cause, origin host and hour, in one upsert.
+
+    Never a lock and never a read-modify-write: refusals a stranger causes must not disable the
+    key, and must not queue behind each other on a row they all read.
+    """
+    table, hour = KeyRefusal._meta.db_table, now.replace(minute=0, second=0, microsecond=0)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (api_key_id, cause, origin_host, hour, count) VALUES (%s, %s, %s, %s, 1) "
+            f"ON CONFLICT (api_key_id, cause, origin_host, hour) DO UPDATE SET count = {table}.count + 1",
+            [key.pk, cause, origin_host[:253], _db_datetime(hour)],
         )
-        == 1
-    )
+
+
+def key_refusals_prune(*, now: datetime) -> int:
+    """Refusal counts older than a week: the keys page shows a day, support may look back a week."""
+    deleted, _ = KeyRefusal.objects.filter(hour__lt=now - timedelta(days=7)).delete()
+    return deleted
 
 
 def api_key_unlock(*, key: ApiKey) -> ApiKey:
-    key.locked_at = None
     key.revoked_at = None
-    key.consecutive_failures = 0
     key.active = True
-    key.save(update_fields=["locked_at", "revoked_at", "consecutive_failures", "active"])
+    key.save(update_fields=["revoked_at", "active"])
     return key
+
+
+class TopUpAlreadyApplied(Exception):
+    """The top-up of this request token was made before; `pack` is what it added. Nothing was
+    written this time."""
+
+    def __init__(self, pack: CreditPack) -> None:
+        super().__init__(f"{pack.public_id} was already applied with this request token")
+        self.pack = pack
 
 
 @transaction.atomic(durable=True)
@@ -221,8 +246,13 @@ def credit_topup(
     valid_days: int = PACK_VALIDITY_DAYS,
     source: str = CreditPack.Source.COMMAND,
     note: str = "",
+    request_token: str = "",
 ) -> tuple[CreditPack, int]:
-    """Add a pack and its credits; returns the pack and the new balance."""
+    """Add a pack and its credits; returns the pack and the new balance.
+
+    With a `request_token` (the admin form's one-time token) the store is topped up at most once
+    for it: a repeat, even one running at the same instant, raises TopUpAlreadyApplied.
+    """
     if type(credits) is not int or not 1 <= credits <= MAX_TOPUP_CREDITS:
         raise invalid_field("credits", f"Must be a whole number between 1 and {MAX_TOPUP_CREDITS:,}.")
     if not _price_valid(price_per_credit):
@@ -231,18 +261,20 @@ def credit_topup(
         )
     if not 1 <= valid_days <= 3650:
         raise invalid_field("valid_days", "Must be between 1 and 3650.")
+    if (first := _topup_of_token(store, request_token)) is not None:
+        raise TopUpAlreadyApplied(first)
     now = timezone.now()
     Store.objects.filter(pk=store.pk).update(credit_balance=F("credit_balance") + credits)
     balance = Store.objects.values_list("credit_balance", flat=True).get(pk=store.pk)
-    pack = CreditPack.objects.create(
+    pack = _topup_pack_create(
         store=store,
         credits=credits,
-        remaining=credits,
         price_per_credit=price_per_credit,
         purchased_at=now,
         expires_at=now + timedelta(days=valid_days),
         source=source,
         note=note.strip()[:500],
+        request_token=request_token,
     )
     CreditLedgerEntry.objects.create(
         store=store,
@@ -270,6 +302,29 @@ def credit_topup(
     )
     store.credit_balance = balance
     return pack, balance
+
+
+def _topup_of_token(store: Store, request_token: str) -> CreditPack | None:
+    if not request_token:
+        return None
+    return CreditPack.objects.filter(store=store, request_token=request_token).first()
+
+
+def _topup_pack_create(*, store: Store, credits: int, request_token: str, **fields: Any) -> CreditPack:
+    """The pack, claiming the request token; TopUpAlreadyApplied if a concurrent repeat has it."""
+    try:
+        # A savepoint, so that after a refused insert this transaction can still read the winner.
+        with transaction.atomic():
+            return CreditPack.objects.create(
+                store=store, credits=credits, remaining=credits, request_token=request_token, **fields
+            )
+    except IntegrityError:
+        # The repeat passed the check before the first committed; the unique constraint made this
+        # insert wait for that commit, then refused it. Raising rolls back the balance update too.
+        first = _topup_of_token(store, request_token)
+        if first is None:
+            raise
+        raise TopUpAlreadyApplied(first) from None
 
 
 def _price_valid(price: Decimal) -> bool:

@@ -15,8 +15,8 @@ from genvoris.errors import ApiError
 from stores.forms import ApiKeyForm
 from stores.models import ApiKey, Store
 from stores.portal import member_stores, member_view, render_portal
-from stores.selectors import api_keys_of, credit_packs_of, credit_summary, ledger_of
-from stores.services import api_key_create, api_key_revoke, api_key_unlock
+from stores.selectors import api_keys_of, credit_packs_of, credit_summary, key_refusals_of, ledger_of
+from stores.services import api_key_create, api_key_revoke
 
 # The one place a new key's plaintext lives, from the create POST to the GET it redirects to.
 NEW_KEY_SESSION = "portal_new_api_key"
@@ -36,9 +36,13 @@ def portal_home(request: HttpRequest) -> HttpResponse:
 def _keys_page(
     request: HttpRequest, store: Store, form: ApiKeyForm, revealed: dict[str, Any] | None = None
 ) -> HttpResponse:
-    return render_portal(
-        request, "stores/keys.html", store, "keys", {"keys": api_keys_of(store), "form": form, "revealed": revealed}
-    )
+    context = {
+        "keys": api_keys_of(store),
+        "refusals": key_refusals_of(store, now=timezone.now()),
+        "form": form,
+        "revealed": revealed,
+    }
+    return render_portal(request, "stores/keys.html", store, "keys", context)
 
 
 @member_view
@@ -79,17 +83,6 @@ def key_revoke(request: HttpRequest, store: Store, key_id: str) -> HttpResponse:
     if not key.active:
         return redirect("portal-keys", store_id=store.public_id)
     return render_portal(request, "stores/key_revoke.html", store, "keys", {"key": key})
-
-
-@member_view
-@require_POST
-def key_unlock(request: HttpRequest, store: Store, key_id: str) -> HttpResponse:
-    """Re-enable a key locked after refusals in a row (SPEC §3); a revoked key stays revoked."""
-    key = get_object_or_404(ApiKey, store=store, public_id=key_id, active=True)
-    if key.locked_at is not None:
-        api_key_unlock(key=key)
-        messages.success(request, f"Key {key.prefix}… unlocked.")
-    return redirect("portal-keys", store_id=store.public_id)
 
 
 @member_view

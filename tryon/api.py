@@ -6,6 +6,7 @@ body itself (tryon/services/report.py), held to the same verdicts by tryon/tests
 
 from typing import Any
 
+from django.conf import settings
 from django.http import JsonResponse
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -18,13 +19,16 @@ from rest_framework.views import APIView
 
 from genvoris.api import error_responses
 from genvoris.fields import StrictBooleanField, StrictCharField, StrictIntegerField
+from genvoris.jsonbody import read_body
 from genvoris.ratelimit import client_ip
 from stores.auth import StoreKeyAuthentication
 from tryon.models import TryOnEvent
 from tryon.services import TrackRequest, tryon_track
+from tryon.services.idempotency import MAX_KEY_LENGTH
 
 
 class TrackInputSerializer(serializers.Serializer):
+    # At most TRACK_MAX_BODY_BYTES (64 KB) in all; unknown keys are ignored.
     api_key = StrictCharField(required=False, max_length=200)
     product_type = serializers.ChoiceField(choices=TryOnEvent.ProductType.choices, default="apparel")
     variation_count = StrictIntegerField(min_value=1, max_value=16, default=1)
@@ -101,9 +105,9 @@ class TrackView(APIView):
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",
-                str,
+                {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
                 OpenApiParameter.HEADER,
-                description="≤ 255 chars, kept 24 h per store. A replay answers the first response with "
+                description="1 to 255 chars, kept 24 h per store. A replay answers the first response with "
                 "`Idempotent-Replayed: true`.",
             )
         ],
@@ -120,8 +124,7 @@ class TrackView(APIView):
 def track_request(request: Request) -> TrackRequest:
     headers = request.headers
     return TrackRequest(
-        body=request.body,
-        content_length=request.META.get("CONTENT_LENGTH"),
+        read_body=lambda: read_body(request, settings.TRACK_MAX_BODY_BYTES),
         internal_secret=headers.get("x-internal-secret"),
         authorization=headers.get("Authorization", ""),
         origin=headers.get("Origin"),

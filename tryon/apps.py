@@ -1,4 +1,5 @@
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.apps import AppConfig
 from django.conf import settings
@@ -37,13 +38,14 @@ def tryon_backend_check(app_configs: Any, **kwargs: Any) -> list[checks.CheckMes
         generator()
     except ImproperlyConfigured as error:
         problems.append(checks.Error(str(error), hint="Name a class with a generate() method.", id="tryon.E001"))
-    if "*" in settings.ALLOWED_HOSTS and not settings.TRYON_TRACK_URL:
+    url = urlsplit(settings.TRYON_TRACK_URL) if settings.TRYON_TRACK_URL else None
+    if url is not None and (url.scheme not in ("http", "https") or not url.hostname):
+        # The internal secret goes to this URL; it must name its host, never borrow a request's.
         problems.append(
-            checks.Warning(
-                "ALLOWED_HOSTS accepts any host and TRYON_TRACK_URL is empty: the try-on backend refuses to "
-                "send the internal secret to a host named by a request.",
-                hint="Set TRYON_TRACK_URL to this server's own /api/tryon/track URL.",
-                id="tryon.W002",
+            checks.Error(
+                f"TRYON_TRACK_URL {settings.TRYON_TRACK_URL!r} is not an absolute http(s) URL.",
+                hint="Leave it empty to run the track service in-process, or give the full URL of a track endpoint.",
+                id="tryon.E002",
             )
         )
     return problems

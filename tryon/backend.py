@@ -1,8 +1,11 @@
 """The reference try-on backend: the endpoint widget.js posts to (SPEC §8).
 
-It plays the part of "your try-on backend" in the published flow, so it talks to the track
-endpoint over HTTP exactly as a merchant's own backend would: x-internal-secret, the store key
-in the body, and one Idempotency-Key per generation, so its one retry can never charge twice.
+It plays the part of "your try-on backend" in the published flow. With `TRYON_TRACK_URL` set it
+reports to that absolute URL exactly as a merchant's own backend would: x-internal-secret, the
+store key in the body, and one Idempotency-Key per generation, so its one retry can never charge
+twice. With it empty it runs the track service in-process (SPEC §18): the same checks, the same
+idempotency and the same transaction, and never an HTTP call to its own server — which would hold
+one worker while it waits for another, and take its URL from the request's Host header.
 
 POST /api/tryon/generate, multipart: `photo` (file), `product_image` (URL), `api_key`, and
 optionally `end_customer_token`, `product_title`, `product_category`, `page_url`. It answers
@@ -12,8 +15,8 @@ refused the try-on.
 """
 
 import base64
+import json
 import logging
-import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -23,16 +26,16 @@ from typing import Any
 import httpx
 from django import forms
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
-from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
 from PIL import Image
 
+from genvoris import ratelimit
 from genvoris.api import UNAVAILABLE, error_response
 from genvoris.errors import ApiError, ErrorCode
 from genvoris.ratelimit import check_auth_failures, client_ip, record_auth_failure
@@ -41,12 +44,14 @@ from stores.selectors import api_key_by_plaintext
 from tryon.generators import TryOnRequest, generator
 from tryon.images import MAX_IMAGE_BYTES, MemoryOnlyUploadHandler, fetch_product_image, open_image, too_large
 from tryon.models import TryOnEvent
+from tryon.services import TrackRequest, tryon_track
 
 logger = logging.getLogger("genvoris.tryon.backend")
 
 MAX_BODY_BYTES = MAX_IMAGE_BYTES + 64 * 1024  # one photo and a few short text fields
 TRACK_TIMEOUT_SECONDS = 10.0
 RETRY_DELAY_SECONDS = 0.25
+IN_PROCESS_ATTEMPTS = 3
 _AUTH_CODES = (ErrorCode.UNAUTHORIZED, ErrorCode.INVALID_KEY)
 
 
@@ -109,7 +114,7 @@ def generate(request: HttpRequest) -> dict[str, Any]:
     ip = client_ip(request)
     check_auth_failures(ip)
     check_generate_rate(ip)
-    track_url = track_endpoint(request)
+    check_configured()
     upload = read_upload(request)
     check_key(upload.fields["api_key"], ip)
     photo = open_image(upload.photo, field="photo")
@@ -124,14 +129,14 @@ def generate(request: HttpRequest) -> dict[str, Any]:
         images = run_generator(photo, product, report)
     except Exception:
         logger.exception("generator %s failed", settings.TRYON_GENERATOR)
-        report_failure(track_url, report, idempotency_key, started)
+        report_failure(report, idempotency_key, started, ip)
         raise ApiError(
             ErrorCode.UNAVAILABLE,
             "The try-on could not be made this time; nothing was charged. Please try again.",
             detail="The image generator failed; the try-on was reported as failed and not charged.",
         ) from None
     report.update(variation_count=len(images), generation_time_ms=_elapsed_ms(started), success=True)
-    accounted = relay(call_track(track_url, report, idempotency_key), ip)
+    accounted = account(report, idempotency_key, ip)
     return answer(images, accounted, report["generation_time_ms"])
 
 
@@ -139,38 +144,21 @@ def generate(request: HttpRequest) -> dict[str, Any]:
 
 
 def check_generate_rate(ip: str) -> None:
-    """A fixed one-minute window per address in the cache; fails open like genvoris.ratelimit."""
-    bucket = int(time.time() // 60)
-    key = f"tryon-generate:{ip}:{bucket}"
-    try:
-        count = 1 if cache.add(key, 1, timeout=65) else cache.incr(key)
-    except ValueError:  # the entry expired between add and incr
-        count = 1
-    except Exception:  # any cache backend's connection error
-        logger.warning("rate-limit cache unreachable; not limiting generations", exc_info=True)
-        return
-    if count > settings.TRYON_GENERATE_PER_MINUTE:
-        retry_after = max(1, math.ceil((bucket + 1) * 60 - time.time()))
-        raise ApiError(
-            ErrorCode.RATE_LIMITED,
-            "Too many try-ons from this address. Retry after the number of seconds in Retry-After.",
-            detail=f"More than {settings.TRYON_GENERATE_PER_MINUTE} try-ons a minute; retry after {retry_after} s.",
-            headers={"Retry-After": str(retry_after)},
-        )
+    """Each generation costs CPU before any check can refuse it: a budget per address and minute,
+    shared by every worker through the cache, failing open if the cache is away (logged)."""
+    ratelimit.enforce(
+        f"tryon-generate:{ip}",
+        limit=settings.TRYON_GENERATE_PER_MINUTE,
+        window_seconds=60,
+        message="Too many try-ons from this address. Retry after the number of seconds in Retry-After.",
+    )
 
 
-def track_endpoint(request: HttpRequest) -> str:
-    """TRYON_TRACK_URL, else this server at the host the request named (see docs/decisions.md)."""
-    if not settings.TRYON_INTERNAL_SECRET:
-        logger.error("TRYON_INTERNAL_SECRET is empty: the try-on backend cannot report try-ons")
+def check_configured() -> None:
+    """Over HTTP, the backend needs the shared secret; in-process it is the track service's caller."""
+    if settings.TRYON_TRACK_URL and not settings.TRYON_INTERNAL_SECRET:
+        logger.error("TRYON_INTERNAL_SECRET is empty: the try-on backend cannot report to TRYON_TRACK_URL")
         raise _not_configured("TRYON_INTERNAL_SECRET is empty.")
-    if settings.TRYON_TRACK_URL:
-        return str(settings.TRYON_TRACK_URL)
-    if "*" in settings.ALLOWED_HOSTS:
-        # Any Host header would be accepted, and the internal secret must not follow one away.
-        logger.error("ALLOWED_HOSTS has '*' and TRYON_TRACK_URL is empty: refusing to derive the track URL")
-        raise _not_configured("Set TRYON_TRACK_URL when ALLOWED_HOSTS contains '*'.")
-    return request.build_absolute_uri(reverse("tryon-track"))
 
 
 def _not_configured(detail: str) -> ApiError:
@@ -262,21 +250,93 @@ def run_generator(photo: Image.Image, product: Image.Image, report: dict[str, An
     return images
 
 
-def report_failure(track_url: str, report: dict[str, Any], idempotency_key: str, started: float) -> None:
+def report_failure(report: dict[str, Any], idempotency_key: str, started: float, ip: str) -> None:
     failed = {**report, "success": False, "variation_count": 1, "generation_time_ms": _elapsed_ms(started)}
     try:
-        response = call_track(track_url, failed, idempotency_key)
-    except ApiError:
-        return  # already logged; the shopper is told the try-on failed either way
-    if response.status_code != 200:
-        logger.warning("track refused a failure report: %s %s", response.status_code, response.text[:300])
+        account(failed, idempotency_key, ip)
+    except ApiError as refused:
+        # Logged; the shopper is told the try-on failed either way, and nothing was charged.
+        logger.warning("track refused a failure report: %s %s", refused.status, refused.code)
 
 
 def _elapsed_ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
-# --- the track call ----------------------------------------------------------------------------
+# --- the accounting: in-process, or over HTTP to TRYON_TRACK_URL ------------------------------
+
+
+def account(report: dict[str, Any], idempotency_key: str, ip: str) -> dict[str, Any]:
+    """Track's 200 body for this report, or its refusal raised with track's status and code."""
+    if settings.TRYON_TRACK_URL:
+        return relay(call_track(str(settings.TRYON_TRACK_URL), report, idempotency_key), ip)
+    return account_in_process(report, idempotency_key, ip)
+
+
+def account_in_process(report: dict[str, Any], idempotency_key: str, ip: str) -> dict[str, Any]:
+    """The track service itself, with this generation's key. A database error leaves the outcome
+    unknown (a COMMIT can succeed and its answer be lost), so it is asked again with the same key
+    — which replays what committed, or records it once — before the shopper is told anything."""
+    raw = json.dumps(report).encode()
+    request = TrackRequest(
+        read_body=lambda: raw,
+        internal_secret=None,
+        authorization="",
+        origin=None,  # the browser's Origin is in the report
+        idempotency_key=idempotency_key,
+        client_ip=ip,
+        in_process=True,
+    )
+    for attempt in range(1, IN_PROCESS_ATTEMPTS + 1):
+        try:
+            result = tryon_track(request=request, now=timezone.now())
+            break
+        except ApiError as refused:
+            if refused.code in _AUTH_CODES:
+                record_auth_failure(ip)
+            raise
+        except (OperationalError, InterfaceError) as error:
+            logger.warning("track in-process failed (attempt %s, key %s): %s", attempt, idempotency_key, error)
+            _drop_broken_connection()
+            if attempt == IN_PROCESS_ATTEMPTS:
+                raise _outcome_unknown() from None
+            time.sleep(RETRY_DELAY_SECONDS * attempt)
+    if result.status == 200:
+        return result.body
+    raise _refusal(result.status, result.body)
+
+
+def _drop_broken_connection() -> None:
+    """A connection the database dropped is closed, so the next attempt opens a new one."""
+    if connection.connection is not None and not connection.in_atomic_block and not connection.is_usable():
+        connection.close()
+
+
+def _outcome_unknown(detail: str = "The database did not answer; the try-on may or may not be recorded.") -> ApiError:
+    """The shopper is never told "nothing was charged" unless nothing was (SPEC §18)."""
+    return ApiError(
+        ErrorCode.UNAVAILABLE,
+        "We could not confirm this try-on. Please try again in a moment.",
+        detail=detail,
+        headers={"Retry-After": "2"},
+        outcome="unknown",
+    )
+
+
+def _refusal(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> ApiError:
+    extra = {k: v for k, v in body.items() if k not in ("error", "message", "detail")}
+    error = ApiError(
+        ErrorCode(body["error"]),
+        str(body.get("message", "")),
+        detail=str(body.get("detail", "")),
+        headers=headers,
+        **extra,
+    )
+    error.status = status
+    return error
+
+
+# --- the track call over HTTP ------------------------------------------------------------------
 
 
 def track_client() -> httpx.Client:
@@ -304,12 +364,9 @@ def call_track(url: str, body: dict[str, Any], idempotency_key: str) -> httpx.Re
 
 
 def _unrecorded() -> ApiError:
-    return ApiError(
-        ErrorCode.UNAVAILABLE,
-        "The try-on could not be recorded; nothing was charged. Please try again.",
-        detail="The track endpoint could not be reached.",
-        headers={"Retry-After": "1"},
-    )
+    """Track could not be reached twice, or answered no envelope. A request that reached it and
+    lost its answer may have been recorded, so nothing is promised about the charge."""
+    return _outcome_unknown("The track endpoint could not be reached or did not answer in the documented envelope.")
 
 
 def relay(response: httpx.Response, ip: str) -> dict[str, Any]:
@@ -329,13 +386,8 @@ def relay(response: httpx.Response, ip: str) -> dict[str, Any]:
         logger.error("track refused this backend's x-internal-secret: check TRYON_INTERNAL_SECRET")
     if code in _AUTH_CODES:
         record_auth_failure(ip)
-    extra = {k: v for k, v in body.items() if k not in ("error", "message", "detail")}
     headers = {"Retry-After": response.headers["Retry-After"]} if "Retry-After" in response.headers else {}
-    error = ApiError(
-        ErrorCode(code), str(body.get("message", "")), detail=str(body.get("detail", "")), headers=headers, **extra
-    )
-    error.status = response.status_code
-    raise error
+    raise _refusal(response.status_code, body, headers)
 
 
 def answer(images: list[Image.Image], accounted: dict[str, Any], generation_time_ms: int) -> dict[str, Any]:

@@ -3,6 +3,7 @@ from typing import Any
 
 from django import forms
 
+from quotas.models import EndCustomer
 from tryon.models import TryOnEvent
 from tryon.selectors import BLOCKED, EventFilters
 
@@ -58,3 +59,15 @@ class EventFilterForm(forms.Form):
     @property
     def active(self) -> bool:
         return any(astuple(self.filters()))
+
+
+class CustomerFilterForm(forms.Form):
+    """The customers page's filters. A value that is not valid (an unknown status, a NUL, which
+    PostgreSQL refuses in a query) filters nothing, as it would if left out."""
+
+    status = forms.ChoiceField(choices=[("", "All statuses"), *EndCustomer.Status.choices], required=False)
+    q = forms.CharField(required=False)
+
+    def value(self, name: str) -> str:
+        self.is_valid()
+        return str(self.cleaned_data.get(name) or "")  # a field with an error is not in cleaned_data

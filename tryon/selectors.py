@@ -297,7 +297,8 @@ def events_filtered(store: Store, filters: EventFilters) -> QuerySet[TryOnEvent]
         events = events.filter(product_type=filters.product_type)
     if filters.date_from:
         events = events.filter(created_at__gte=utc_midnight(filters.date_from))
-    if filters.date_to:
+    # The last day Python holds has no next midnight, and every time ends before its end anyway.
+    if filters.date_to and filters.date_to < date.max:
         events = events.filter(created_at__lt=utc_midnight(filters.date_to + timedelta(days=1)))
     if filters.q:
         events = events.filter(product_title__icontains=filters.q)
@@ -322,8 +323,9 @@ class Cursor:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
             stamp, pk = raw.split("|")
             created_at = datetime.fromisoformat(stamp)
-            return cls(created_at, int(pk)) if created_at.tzinfo else None
-        except (binascii.Error, UnicodeDecodeError, ValueError):
+            # In UTC, as stored: a time in year 1 or 9999 may have no UTC equivalent.
+            return cls(created_at.astimezone(UTC), int(pk)) if created_at.tzinfo else None
+        except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
             return None
 
     @classmethod
@@ -401,8 +403,14 @@ def events_for_export(store: Store, filters: EventFilters) -> Iterator[dict[str,
     Each batch is one short query without joins (a cursor over the whole set would be planned as a
     sort of all of it), and plain values spare building a model per row of a million-row export.
     """
-    keys = dict(ApiKey.objects.filter(store=store).values_list("pk", "prefix"))
+    # Not a generator itself: the filters are applied now, so a problem with them is the caller's
+    # answer rather than an error in the middle of a response already streaming.
     events = events_filtered(store, filters).order_by("-created_at", "-id").values(*EXPORT_FIELDS)
+    return _export_rows(store, events)
+
+
+def _export_rows(store: Store, events: QuerySet[TryOnEvent, dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    keys = dict(ApiKey.objects.filter(store=store).values_list("pk", "prefix"))
     batch = list(events[:EXPORT_BATCH])
     while batch:
         customer_ids = {row["end_customer_id"] for row in batch if row["end_customer_id"]}

@@ -14,7 +14,7 @@ from stores.models import Store
 from stores.portal import member_view, render_portal
 from stores.selectors import credit_summary
 from tryon.charts import stacked_bars
-from tryon.forms import EventFilterForm
+from tryon.forms import CustomerFilterForm, EventFilterForm
 from tryon.selectors import (
     Cursor,
     customers_filtered,
@@ -46,6 +46,10 @@ def overview(request: HttpRequest, store: Store) -> HttpResponse:
 @member_view
 def events(request: HttpRequest, store: Store) -> HttpResponse:
     form = EventFilterForm(request.GET or None)
+    return _events_page(request, store, form)
+
+
+def _events_page(request: HttpRequest, store: Store, form: EventFilterForm) -> HttpResponse:
     page = events_page(
         store,
         form.filters(),
@@ -108,14 +112,23 @@ def _csv_row(event: dict[str, Any]) -> list[Any]:
 
 
 @member_view
-def events_csv(request: HttpRequest, store: Store) -> StreamingHttpResponse:
-    """Every event matching the page's filters, streamed: a million rows never sit in memory."""
-    filters = EventFilterForm(request.GET or None).filters()
+def events_csv(request: HttpRequest, store: Store) -> HttpResponse | StreamingHttpResponse:
+    """Every event matching the page's filters, streamed: a million rows never sit in memory.
+
+    Filters are checked before the first byte: once streaming, an error could only cut the file
+    short. An invalid one is the events page with its errors, not an export of more than was asked.
+    """
+    form = EventFilterForm(request.GET or None)
+    if form.is_bound and not form.is_valid():
+        refused = _events_page(request, store, form)
+        refused.status_code = 400
+        return refused
+    rows = events_for_export(store, form.filters())
     writer = csv.writer(_Echo())
 
     def lines() -> Iterator[str]:
         yield writer.writerow(CSV_COLUMNS)
-        for event in events_for_export(store, filters):
+        for event in rows:
             yield writer.writerow(_csv_row(event))
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
@@ -139,10 +152,8 @@ def products(request: HttpRequest, store: Store) -> HttpResponse:
 
 @member_view
 def customers(request: HttpRequest, store: Store) -> HttpResponse:
-    status = request.GET.get("status", "")
-    search = request.GET.get("q", "").strip()[:100]
-    if status not in EndCustomer.Status.values:
-        status = ""
+    form = CustomerFilterForm(request.GET)
+    status, search = form.value("status"), form.value("q")[:100]
     rows = customers_filtered(store, status=status, search=search)
     page = Paginator(rows, CUSTOMERS_PER_PAGE).get_page(request.GET.get("page"))
     return render_portal(

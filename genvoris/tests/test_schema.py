@@ -1,5 +1,8 @@
-"""The OpenAPI contract: the schema is valid, and the API honours it for generated requests."""
+"""The OpenAPI contract: the schema is valid, states every bound the server enforces (so a client
+generated from it never sends what the server refuses), and the API honours it for generated
+requests."""
 
+import re
 from typing import Any
 
 import pytest
@@ -16,7 +19,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from conftest import Persona, connection_kept
+from conftest import V1, Persona, connection_kept
+from quotas.sessions import session_mint
+from quotas.tests.factories import EndCustomerFactory
 
 schema = schemathesis.openapi.from_wsgi("/api/schema?format=json", get_wsgi_application())
 
@@ -69,6 +74,225 @@ def test_docs_are_served_from_local_assets(client: Client) -> None:
     assert "cdn." not in page
     assert "unpkg" not in page
     assert client.get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js").status_code == 200
+
+
+# --- bounds: what the server refuses, the schema says --------------------------------------------
+
+PLAN_ID = {"type": "string", "pattern": "^pln_[0-9a-z]{26}$"}
+CUSTOMER_ID = {"type": "string", "minLength": 1, "maxLength": 200}  # an ec_ id or an externalId
+PLAN_BODY = {
+    "name": {"type": "string", "minLength": 1, "maxLength": 80, "pattern": r"\S"},
+    "monthlyTryOns": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+    "externalPriceId": {"type": "string", "maxLength": 200, "nullable": True},
+    "active": {"type": "boolean"},
+}
+PLAN_ID_FIELD = {"type": "string", "pattern": "^pln_[0-9a-z]{26}$", "maxLength": 40, "nullable": True}
+METADATA = {
+    "type": "object",
+    "maxProperties": 20,
+    "additionalProperties": {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}], "nullable": True},
+    "nullable": True,
+}
+EMAIL_FIELD = {"oneOf": [{"type": "string", "format": "email", "maxLength": 254}, {"type": "string", "maxLength": 0}]}
+
+# (path, method) → {parameter name: the part of its schema that bounds it} (SPEC §5, §6).
+PARAMETER_BOUNDS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
+    ("/api/v1/plans", "get"): {"include_inactive": {"type": "boolean"}, "includeInactive": {"type": "boolean"}},
+    ("/api/v1/plans/{plan_id}", "get"): {"plan_id": PLAN_ID},
+    ("/api/v1/plans/{plan_id}", "patch"): {"plan_id": PLAN_ID},
+    ("/api/v1/plans/{plan_id}", "delete"): {"plan_id": PLAN_ID},
+    ("/api/v1/customers", "get"): {
+        "limit": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+        "status": {"type": "string", "enum": ["ACTIVE", "CANCELLED", "PAUSED"]},
+        "cursor": {"type": "string", "pattern": "^ZWNf[A-Za-z0-9_-]{35}$"},
+    },
+    ("/api/v1/customers/{customer_id}", "get"): {"customer_id": CUSTOMER_ID},
+    ("/api/v1/customers/{customer_id}", "patch"): {"customer_id": CUSTOMER_ID},
+    ("/api/v1/customers/{customer_id}", "delete"): {"customer_id": CUSTOMER_ID},
+    ("/api/v1/customers/{customer_id}/usage", "get"): {"customer_id": CUSTOMER_ID},
+    ("/api/v1/customers/{customer_id}/sessions", "post"): {"customer_id": CUSTOMER_ID},
+    ("/api/v1/customers/{customer_id}/sessions/{jti}", "delete"): {
+        "customer_id": CUSTOMER_ID,
+        "jti": {"type": "string", "pattern": "^ec_[0-9a-z]{26}-([0-9]{1,10})-([A-Za-z0-9_-]{1,64})$"},
+    },
+}
+# (path, method) → {body field: the part of its schema that bounds it}.
+BODY_BOUNDS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
+    ("/api/v1/plans", "post"): PLAN_BODY,
+    ("/api/v1/plans/{plan_id}", "patch"): PLAN_BODY,
+    ("/api/v1/customers", "post"): {
+        "externalId": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"},
+        "email": EMAIL_FIELD,
+        "planId": PLAN_ID_FIELD,
+        "metadata": METADATA,
+    },
+    ("/api/v1/customers/{customer_id}", "patch"): {
+        "email": EMAIL_FIELD,
+        "planId": PLAN_ID_FIELD,
+        "status": {"enum": ["ACTIVE", "CANCELLED", "PAUSED"]},
+        "metadata": METADATA,
+        "resetPeriod": {"type": "boolean"},
+    },
+    # Any integer is taken and clamped to 60–3600 (SPEC §5): a range would refuse what the server takes.
+    ("/api/v1/customers/{customer_id}/sessions", "post"): {"expires_in": {"type": "integer"}},
+}
+# Inputs the server bounds and the schema does not say so, left to the module that documents them.
+KNOWN_GAPS: set[tuple[str, str, str]] = set()
+
+
+def resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """A schema with its `$ref` (and an `allOf` of one `$ref`, drf-spectacular's enum form) followed."""
+    if "allOf" in schema and len(schema["allOf"]) == 1:
+        schema = {**schema["allOf"][0], **{k: v for k, v in schema.items() if k != "allOf"}}
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[1]
+        return {**document["components"]["schemas"][name], **{k: v for k, v in schema.items() if k != "$ref"}}
+    return schema
+
+
+def parameters_of(operation: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {parameter["name"]: parameter["schema"] for parameter in operation.get("parameters", [])}
+
+
+def body_of(document: dict[str, Any], operation: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    if "requestBody" not in operation:
+        return {}
+    body = resolve(document, operation["requestBody"]["content"]["application/json"]["schema"])
+    return {name: resolve(document, field) for name, field in body["properties"].items()}
+
+
+def states(schema: dict[str, Any], bounds: dict[str, Any]) -> bool:
+    """Whether `schema` holds each of `bounds` (an enum in any order)."""
+    return all(
+        sorted(schema.get(key, [])) == sorted(value) if key == "enum" else schema.get(key) == value
+        for key, value in bounds.items()
+    )
+
+
+def is_bounded(schema: dict[str, Any]) -> bool:
+    """Whether a client following `schema` can only send a value of a size the server takes."""
+    if "enum" in schema or schema.get("type") == "boolean":
+        return True
+    if "oneOf" in schema or "anyOf" in schema:
+        return all(is_bounded(option) for option in schema.get("oneOf", schema.get("anyOf")))
+    pattern = schema.get("pattern", "")
+    match schema.get("type"):
+        case "string":
+            anchored = pattern.startswith("^") and pattern.endswith("$") and "*" not in pattern and "+" not in pattern
+            return "maxLength" in schema or anchored
+        case "integer" | "number":
+            return "minimum" in schema and "maximum" in schema
+        case "object":
+            return "maxProperties" in schema
+    return False
+
+
+@pytest.mark.parametrize("where", ["parameters", "body"])
+def test_schema_states_the_bounds_the_server_enforces(client: Client, where: str) -> None:
+    document = load(client)
+    expected = PARAMETER_BOUNDS if where == "parameters" else BODY_BOUNDS
+    for (path, method), fields in expected.items():
+        operation = document["paths"][path][method]
+        stated = parameters_of(operation) if where == "parameters" else body_of(document, operation)
+        assert set(stated) == set(fields), (path, method, "an input was added or removed: state its bounds here")
+        for name, bounds in fields.items():
+            assert states(stated[name], bounds), (path, method, name, stated[name])
+
+
+def test_every_input_is_bounded(client: Client) -> None:
+    """Every parameter and body field of every operation has a size or range a client can check
+    before sending, except those the server takes whatever their size (expires_in: clamped)."""
+    document = load(client)
+    unbounded = set()
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            inputs = {**parameters_of(operation), **body_of(document, operation)}
+            unbounded |= {(path, method, name) for name, field in inputs.items() if not is_bounded(field)}
+    assert unbounded - KNOWN_GAPS == {("/api/v1/customers/{customer_id}/sessions", "post", "expires_in")}
+
+
+def past(bound: str, value: Any) -> tuple[Any, Any]:
+    """A value at `bound` (its stated `value`) and the nearest one beyond it."""
+    match bound:
+        case "maxLength":
+            return "a" * value, "a" * (value + 1)
+        case "minimum":
+            return value, value - 1
+        case "maximum":
+            return value, value + 1
+        case "maxProperties":
+            return {f"k{i}": i for i in range(value)}, {f"k{i}": i for i in range(value + 1)}
+    raise AssertionError(bound)
+
+
+BODY_AT_BOUNDS = [
+    ("/api/v1/plans", "post", {"name": "Pro", "monthlyTryOns": 5}, "name", "maxLength"),
+    ("/api/v1/plans", "post", {"name": "Pro", "monthlyTryOns": 5}, "monthlyTryOns", "minimum"),
+    ("/api/v1/plans", "post", {"name": "Pro", "monthlyTryOns": 5}, "monthlyTryOns", "maximum"),
+    ("/api/v1/plans", "post", {"name": "Pro", "monthlyTryOns": 5}, "externalPriceId", "maxLength"),
+    ("/api/v1/plans/{plan_id}", "patch", {}, "name", "maxLength"),
+    ("/api/v1/plans/{plan_id}", "patch", {}, "monthlyTryOns", "maximum"),
+    ("/api/v1/customers", "post", {"externalId": "bounds"}, "externalId", "maxLength"),
+    ("/api/v1/customers", "post", {"externalId": "bounds"}, "metadata", "maxProperties"),
+    ("/api/v1/customers/{customer_id}", "patch", {}, "metadata", "maxProperties"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("path", "method", "body", "field", "bound"), BODY_AT_BOUNDS)
+def test_the_server_takes_a_body_at_each_bound_and_refuses_one_past_it(
+    client: Client, api: V1, owner: Persona, path: str, method: str, body: dict[str, Any], field: str, bound: str
+) -> None:
+    """The bounds come from the schema, so a server limit changed without its schema fails here."""
+    document = load(client)
+    stated = body_of(document, document["paths"][path][method])[field]
+    at, beyond = past(bound, stated[bound])
+    url = path.removeprefix("/api/v1").format(plan_id=owner.plan.public_id, customer_id=owner.customer.public_id)
+    send = api.post if method == "post" else api.patch
+    accepted = send(url, {**body, field: at})
+    assert accepted.status_code in {200, 201}, accepted.content
+    refused = send(url, {**body, field: beyond})
+    assert refused.status_code == 400, refused.content
+    assert field in refused.json()["fieldErrors"]
+
+
+@pytest.mark.django_db
+def test_the_server_takes_a_page_size_at_each_bound_and_refuses_one_past_it(client: Client, api: V1) -> None:
+    limit = parameters_of(load(client)["paths"]["/api/v1/customers"]["get"])["limit"]
+    for value in (limit["minimum"], limit["maximum"]):
+        assert api.get("/customers", limit=value).status_code == 200
+    for value in (limit["minimum"] - 1, limit["maximum"] + 1):
+        assert api.get("/customers", limit=value).json()["fieldErrors"] == {
+            "limit": ["Must be an integer from 1 to 200."]
+        }
+
+
+@pytest.mark.django_db
+def test_blank_text_is_refused_and_the_schema_says_so(client: Client, api: V1) -> None:
+    document = load(client)
+    pattern = body_of(document, document["paths"]["/api/v1/plans"]["post"])["name"]["pattern"]
+    assert re.search(pattern, "  \t ") is None
+    assert api.post("/plans", {"name": "  \t ", "monthlyTryOns": 5}).status_code == 400
+    assert re.search(pattern, " Pro ")
+    assert api.post("/plans", {"name": " Pro ", "monthlyTryOns": 5}).status_code == 201
+
+
+@pytest.mark.django_db
+def test_the_ids_the_server_hands_out_match_the_patterns_it_states(client: Client, api: V1, owner: Persona) -> None:
+    parameters = {name: field for fields in PARAMETER_BOUNDS.values() for name, field in fields.items()}
+    EndCustomerFactory(store=owner.store)  # a second customer, so the first page has a next_cursor
+    cursor = api.get("/customers", limit=1).json()["next_cursor"]
+    issued = {
+        "plan_id": owner.plan.public_id,
+        "customer_id": owner.customer.public_id,
+        "jti": session_mint(customer=owner.customer).jti,
+        "cursor": cursor,
+    }
+    for name, value in issued.items():
+        schema_of = parameters[name]
+        if "pattern" in schema_of:
+            assert re.search(schema_of["pattern"], value), (name, value)
+        assert len(value) <= schema_of.get("maxLength", len(value)), name
 
 
 @pytest.mark.django_db

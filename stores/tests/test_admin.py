@@ -11,7 +11,7 @@ from django.contrib.messages import get_messages
 from django.test import Client
 from django.utils import timezone
 
-from conftest import Persona, Track
+from conftest import Persona, Track, make_persona
 from genvoris.tests.admin_pages import admin_url, change_form_data, change_url, run_action
 from stores.models import ApiKey, AuditEntry, CreditLedgerEntry, CreditPack, Store
 from stores.services import SYSTEM, store_suspend
@@ -156,6 +156,24 @@ class TestReactivate:
 TOP_UP = {"credits": "500", "price_per_credit": "0.0400", "valid_days": "90", "note": "Invoice 2041"}
 
 
+def shown_top_up(client: Client, stores: list[Store]) -> dict[str, Any]:
+    """What a browser posts for the top-up form just shown for `stores`: TOP_UP, its one-time
+    token, and the hidden fields that make it an applied action."""
+    form = run_action(client, Store, "top_up_credits", stores).context["form"]
+    return {**TOP_UP, "token": form["token"].value(), "apply": "yes"}
+
+
+def top_up(client: Client, stores: list[Store], form: dict[str, Any]) -> Any:
+    return run_action(client, Store, "top_up_credits", stores, **form)
+
+
+def top_up_and_follow(client: Client, stores: list[Store], form: dict[str, Any]) -> list[str]:
+    """Submit as a browser does, showing the page it is sent to: the messages of this top-up alone."""
+    response = top_up(client, stores, form)
+    assert response.status_code == 302
+    return messages_of(client.get(response["Location"]))
+
+
 class TestTopUp:
     def test_choosing_the_action_shows_the_form(self, admin_client: Client, owner: Persona) -> None:
         response = run_action(admin_client, Store, "top_up_credits", [owner.store])
@@ -163,11 +181,13 @@ class TestTopUp:
         assert response.status_code == 200
         for field in ("credits", "price_per_credit", "valid_days", "note"):
             assert f'name="{field}"' in html
+        token = response.context["form"]["token"].value()
+        assert f'<input type="hidden" name="token" value="{token}"' in html
         assert books(owner.store) == (100, 1, 1, 1)
 
     def test_adds_a_pack_the_ledger_and_the_trail(self, admin_client: Client, admin_user: Any, owner: Persona) -> None:
         before = timezone.now()
-        response = run_action(admin_client, Store, "top_up_credits", [owner.store], apply="yes", **TOP_UP)
+        response = top_up(admin_client, [owner.store], shown_top_up(admin_client, [owner.store]))
         assert response.status_code == 302
         assert fresh(owner.store).credit_balance == 600
         pack = CreditPack.objects.filter(store=owner.store).latest("id")
@@ -184,7 +204,8 @@ class TestTopUp:
         assert "balance 600" in " ".join(messages_of(response))
 
     def test_tops_up_each_selected_store(self, admin_client: Client, owner: Persona, outsider: Persona) -> None:
-        run_action(admin_client, Store, "top_up_credits", [owner.store, outsider.store], apply="yes", **TOP_UP)
+        stores = [owner.store, outsider.store]
+        top_up(admin_client, stores, shown_top_up(admin_client, stores))
         assert fresh(owner.store).credit_balance == fresh(outsider.store).credit_balance == 600
 
     @pytest.mark.parametrize(
@@ -203,20 +224,105 @@ class TestTopUp:
     def test_bad_input_shows_the_form_again_and_changes_nothing(
         self, admin_client: Client, owner: Persona, outsider: Persona, field: str, value: str, message: str
     ) -> None:
-        response = run_action(
-            admin_client,
-            Store,
-            "top_up_credits",
-            [owner.store, outsider.store],
-            apply="yes",
-            **{**TOP_UP, field: value},
-        )
+        stores = [owner.store, outsider.store]
+        response = top_up(admin_client, stores, {**shown_top_up(admin_client, stores), field: value})
         assert response.status_code == 200
         errors = response.context["form"].errors
         assert message in " ".join(errors[field]), errors
         assert message in response.content.decode()
         assert books(owner.store) == (100, 1, 1, 1)  # the persona's initial top-up only
         assert books(outsider.store) == (100, 1, 1, 1)
+
+
+ALREADY_APPLIED = "This top-up was already applied"
+
+
+class TestTopUpSentTwice:
+    """SPEC §19: the form carries a one-time token that its packs claim, so a second submission of
+    one form (a double click, a reload, a second tab) adds nothing and says what the first did."""
+
+    def test_the_same_form_twice_tops_up_once(self, admin_client: Client, owner: Persona) -> None:
+        form = shown_top_up(admin_client, [owner.store])
+        first = top_up_and_follow(admin_client, [owner.store], form)
+        second = top_up_and_follow(admin_client, [owner.store], form)
+        assert books(owner.store) == (600, 2, 2, 2)  # the persona's own pack, and this one
+        pack = CreditPack.objects.filter(store=owner.store).latest("id")
+        assert (pack.credits, pack.request_token) == (500, form["token"])
+        assert CreditLedgerEntry.objects.filter(pack=pack).count() == 1
+        assert AuditEntry.objects.filter(target=pack.public_id).count() == 1
+        assert [m.startswith("Added 500 credits") and "balance 600" in m for m in first] == [True]
+        [message] = second
+        assert message.startswith(ALREADY_APPLIED)
+        assert pack.public_id in message
+        assert "500 credits" in message
+
+    def test_from_the_store_page_the_repeat_returns_there_too(self, admin_client: Client, owner: Persona) -> None:
+        form = {**shown_top_up(admin_client, [owner.store]), "_return_to": "change"}
+        top_up(admin_client, [owner.store], form)
+        second = top_up(admin_client, [owner.store], form)
+        assert second["Location"] == change_url(owner.store)
+        assert books(owner.store) == (600, 2, 2, 2)
+
+    def test_for_several_stores_each_is_topped_up_once(
+        self, admin_client: Client, owner: Persona, outsider: Persona
+    ) -> None:
+        stores = [owner.store, outsider.store]
+        form = shown_top_up(admin_client, stores)
+        top_up_and_follow(admin_client, stores, form)
+        second = top_up_and_follow(admin_client, stores, form)
+        assert books(owner.store) == books(outsider.store) == (600, 2, 2, 2)
+        assert [m.startswith(ALREADY_APPLIED) for m in second] == [True, True]
+
+    def test_a_form_corrected_after_a_refusal_tops_up_once(self, admin_client: Client, owner: Persona) -> None:
+        form = shown_top_up(admin_client, [owner.store])
+        refused = top_up(admin_client, [owner.store], {**form, "credits": "0"})
+        assert refused.context["form"]["token"].value() == form["token"]  # shown again with its token
+        assert top_up(admin_client, [owner.store], form).status_code == 302
+        top_up(admin_client, [owner.store], form)
+        assert books(owner.store) == (600, 2, 2, 2)
+
+    def test_each_form_shown_is_a_new_top_up(self, admin_client: Client, owner: Persona) -> None:
+        forms = [shown_top_up(admin_client, [owner.store]) for _ in range(2)]
+        assert forms[0]["token"] != forms[1]["token"]
+        for form in forms:
+            assert top_up(admin_client, [owner.store], form).status_code == 302
+        assert books(owner.store) == (1100, 3, 3, 3)
+
+    @pytest.mark.parametrize("token", [None, "", "x" * 31, "not a token at all, but 32 chars!"])
+    def test_a_form_without_its_token_changes_nothing(
+        self, admin_client: Client, owner: Persona, token: str | None
+    ) -> None:
+        form = {**TOP_UP, "apply": "yes"} if token is None else {**TOP_UP, "apply": "yes", "token": token}
+        response = top_up(admin_client, [owner.store], form)
+        assert response.status_code == 200
+        assert "open Top up credits again" in response.content.decode()
+        assert books(owner.store) == (100, 1, 1, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.postgres
+@pytest.mark.usefixtures("postgres_only")
+class TestTopUpSentAtOnce:
+    @pytest.mark.parametrize("copies", [2, 5])
+    def test_identical_posts_at_the_same_instant_top_up_once(self, admin_user: Any, copies: int) -> None:
+        from tryon.tests.test_concurrency import run_at_once
+
+        owner = make_persona("racer")
+        clients = [Client() for _ in range(copies)]
+        for client in clients:  # each its own session, as in as many tabs or browsers
+            client.force_login(admin_user)
+        form = shown_top_up(clients[0], [owner.store])
+
+        def submit(index: int) -> tuple[int, list[str]]:
+            response = top_up(clients[index], [owner.store], form)
+            return response.status_code, messages_of(response)
+
+        results = run_at_once(copies, submit)
+        assert [status for status, _ in results] == [302] * copies
+        said = sorted("added" if m[0].startswith("Added 500") else "already" for _, m in results)
+        assert said == ["added"] + ["already"] * (copies - 1)
+        assert books(owner.store) == (600, 2, 2, 2)
+        assert CreditPack.objects.filter(store=owner.store, request_token=form["token"]).count() == 1
 
 
 class TestStorePage:
@@ -264,20 +370,6 @@ class TestStorePage:
         assert admin_client.post(url, data).status_code == 302
         key.refresh_from_db()
         assert (key.active, key.revoked_at) == (True, None)
-
-    def test_a_locked_key_is_unlocked_by_ticking_it(self, admin_client: Client, owner: Persona) -> None:
-        ApiKey.objects.filter(pk=owner.key.pk).update(locked_at=timezone.now(), consecutive_failures=50)
-        url = change_url(owner.store)
-        data = change_form_data(admin_client, url)
-        index = next(k for k, v in data.items() if k.endswith("-id") and str(v) == str(owner.key.pk))[: -len("-id")]
-        assert f"{index}-active" not in data  # shown unticked: it cannot be used
-        assert admin_client.post(url, data).status_code == 302
-        assert ApiKey.objects.get(pk=owner.key.pk).locked_at is not None  # untouched, nothing changed
-
-        data[f"{index}-active"] = "on"
-        assert admin_client.post(url, data).status_code == 302
-        key = ApiKey.objects.get(pk=owner.key.pk)
-        assert (key.locked_at, key.consecutive_failures, key.active) == (None, 0, True)
 
     def test_no_key_can_be_added_or_deleted(self, admin_client: Client, owner: Persona) -> None:
         url = change_url(owner.store)

@@ -22,8 +22,17 @@ from genvoris.errors import ApiError, ErrorCode
 from quotas.models import EndCustomer, UsagePeriod
 from quotas.sessions import session_mint
 from quotas.tests.factories import EndCustomerFactory, PlanFactory
+from stores import services
 from stores.models import ApiKey, CreditLedgerEntry, CreditPack, Store
-from stores.services import COMMAND, MAX_TOPUP_CREDITS, SYSTEM, Actor, credit_packs_expire, credit_topup
+from stores.services import (
+    COMMAND,
+    MAX_TOPUP_CREDITS,
+    SYSTEM,
+    Actor,
+    TopUpAlreadyApplied,
+    credit_packs_expire,
+    credit_topup,
+)
 from stores.tests.factories import ApiKeyFactory, StoreFactory
 from tryon.models import TryOnEvent
 from tryon.selectors import credit_audit
@@ -153,6 +162,62 @@ class TestTopup:
         )
         assert balance == credits
         assert CreditPack.objects.get(pk=pack.pk).price_per_credit == price
+
+
+class TestTopupOnce:
+    """A request token (the admin form's) tops a store up once, however often it is sent."""
+
+    def books(self, store: Store) -> tuple[int, int, int]:
+        return (
+            Store.objects.get(pk=store.pk).credit_balance,
+            CreditPack.objects.filter(store=store).count(),
+            CreditLedgerEntry.objects.filter(store=store).count(),
+        )
+
+    def test_a_repeat_is_refused_with_the_first_pack(self, owner: Persona) -> None:
+        first, _ = credit_topup(store=owner.store, credits=40, actor=COMMAND, request_token="form-1")
+        with pytest.raises(TopUpAlreadyApplied) as raised:
+            credit_topup(store=owner.store, credits=40, actor=COMMAND, request_token="form-1")
+        assert raised.value.pack == first
+        assert self.books(owner.store) == (140, 2, 2)
+
+    def test_the_token_is_per_store_and_without_one_nothing_is_deduplicated(
+        self, owner: Persona, outsider: Persona
+    ) -> None:
+        credit_topup(store=owner.store, credits=40, actor=COMMAND, request_token="form-1")
+        credit_topup(store=outsider.store, credits=40, actor=COMMAND, request_token="form-1")
+        credit_topup(store=owner.store, credits=5, actor=COMMAND)
+        credit_topup(store=owner.store, credits=5, actor=COMMAND)
+        assert self.books(owner.store) == (150, 4, 4)
+        assert self.books(outsider.store) == (140, 2, 2)
+
+    def test_a_repeat_that_passed_the_check_is_refused_by_the_constraint(
+        self, owner: Persona, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """What a concurrent repeat sees (tested with threads in test_admin.py on PostgreSQL): the
+        check found nothing yet, so the unique constraint refuses its pack and it rolls back whole."""
+        first, _ = credit_topup(store=owner.store, credits=40, actor=COMMAND, request_token="form-1")
+        lookup, calls = services._topup_of_token, []
+
+        def too_early(store: Store, request_token: str) -> CreditPack | None:
+            calls.append(request_token)
+            return None if len(calls) == 1 else lookup(store, request_token)
+
+        monkeypatch.setattr(services, "_topup_of_token", too_early)
+        with pytest.raises(TopUpAlreadyApplied) as raised:
+            credit_topup(store=owner.store, credits=40, actor=COMMAND, request_token="form-1")
+        assert raised.value.pack == first
+        assert len(calls) == 2
+        assert self.books(owner.store) == (140, 2, 2)
+        assert_books_balance()
+
+    def test_the_database_refuses_a_second_pack_of_one_token(self, owner: Persona) -> None:
+        fields = {"store": owner.store, "credits": 1, "remaining": 1, "expires_at": NOW}
+        CreditPack.objects.create(**fields, request_token="form-1")
+        CreditPack.objects.create(**fields)  # packs without a token are not deduplicated
+        CreditPack.objects.create(**fields)
+        with pytest.raises(IntegrityError), transaction.atomic():
+            CreditPack.objects.create(**fields, request_token="form-1")
 
 
 # --- FIFO by soonest expiry -----------------------------------------------------------------------

@@ -12,12 +12,12 @@ from django.utils import timezone
 import quotas.portal_urls
 import stores.portal_urls
 import tryon.portal_urls
-from conftest import Persona
+from conftest import Persona, Track
 from stores.models import ApiKey, CreditLedgerEntry, CreditPack, Membership
 from stores.portal import store_for_member
 from stores.selectors import api_key_by_plaintext
 from stores.services import COMMAND, credit_topup
-from stores.tests.factories import StoreFactory, UserFactory
+from stores.tests.factories import ApiKeyFactory, StoreFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery staple"
@@ -186,18 +186,20 @@ class TestApiKeys:
         assert "revoked" in response.content.decode()
         assert track({"api_key": owner.secret}).status_code == 401  # type: ignore[operator]
 
-    def test_unlock_a_locked_key(self, signed_in: Client, owner: Persona) -> None:
-        ApiKey.objects.filter(pk=owner.key.pk).update(locked_at=timezone.now(), consecutive_failures=50)
-        assert "Locked" in signed_in.get(url("portal-keys", owner)).content.decode()
-        signed_in.post(url("portal-key-unlock", owner, key_id=owner.key.public_id))
-        owner.key.refresh_from_db()
-        assert (owner.key.locked_at, owner.key.consecutive_failures, owner.key.active) == (None, 0, True)
+    def test_refusals_a_stranger_caused_are_listed_for_the_merchant(
+        self, signed_in: Client, owner: Persona, track: Track
+    ) -> None:
+        key = ApiKeyFactory(store=owner.store, allowed_domains=["shop.com"], label="Widget")
+        for _ in range(3):
+            track({"api_key": key.plaintext, "origin": "https://evil.example"})
+        page = signed_in.get(url("portal-keys", owner)).content.decode()
+        assert "Refused requests, last 24 hours" in page
+        assert "evil.example" in page
+        assert "Origin not on the allowlist" in page
+        assert "Unlock" not in page
 
-    def test_a_revoked_key_cannot_be_unlocked_back_to_life(self, signed_in: Client, owner: Persona) -> None:
-        ApiKey.objects.filter(pk=owner.key.pk).update(active=False, locked_at=timezone.now())
-        assert signed_in.post(url("portal-key-unlock", owner, key_id=owner.key.public_id)).status_code == 404
-        owner.key.refresh_from_db()
-        assert owner.key.active is False
+    def test_no_refusals_say_so(self, signed_in: Client, owner: Persona) -> None:
+        assert "No refused requests" in signed_in.get(url("portal-keys", owner)).content.decode()
 
     def test_revoke_and_create_are_post_only_and_csrf_protected(self, owner: Persona) -> None:
         client = Client(enforce_csrf_checks=True)
@@ -252,7 +254,6 @@ def stores_urls(owner: Persona) -> list[tuple[str, str]]:
         ("post", url("portal-key-create", owner)),
         ("get", url("portal-key-revoke", owner, key_id=key)),
         ("post", url("portal-key-revoke", owner, key_id=key)),
-        ("post", url("portal-key-unlock", owner, key_id=key)),
         ("get", url("portal-credits", owner)),
     ]
 
@@ -291,7 +292,7 @@ def test_every_portal_route_is_covered_by_an_access_test() -> None:
         if isinstance(p, URLPattern)
     }
     covered = {
-        "portal-keys", "portal-key-create", "portal-key-revoke", "portal-key-unlock", "portal-credits",
+        "portal-keys", "portal-key-create", "portal-key-revoke", "portal-credits",
         "portal-plans", "portal-plan-edit", "portal-plan-disable", "portal-plan-enable",
         "portal-overview", "portal-events", "portal-events-csv", "portal-products", "portal-customers",
     }  # fmt: skip

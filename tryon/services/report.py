@@ -5,19 +5,16 @@ costs more than the rest of the request's Python. `tryon.api.TrackInputSerialize
 same fields for the OpenAPI schema; tryon/tests/test_report.py holds the two to the same verdicts.
 """
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
-
 from genvoris.api import invalid_body
 from genvoris.errors import ApiError, ErrorCode
+from genvoris.jsonbody import parse_json
 from tryon.models import TryOnEvent
 
-MAX_DEPTH = 32
 PRODUCT_TYPES = frozenset(TryOnEvent.ProductType.values)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -38,36 +35,17 @@ class TrackReport:
     end_customer_token: str | None
 
 
-def read_report(body: bytes, content_length: str | None) -> TrackReport:
-    return validate_report(parse_body(body, content_length))
-
-
-def parse_body(raw: bytes, content_length: str | None) -> dict[str, Any]:
-    limit = settings.TRACK_MAX_BODY_BYTES
-    declared = content_length or "0"
-    if not declared.isdigit() or int(declared) > limit or len(raw) > limit:
-        raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, f"The request body is larger than {limit // 1024} KB.")
-    try:
-        body = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise _body_error("The request body is not valid JSON.", "Invalid JSON.") from None
+def read_report(read_body: Callable[[], bytes]) -> TrackReport:
+    """The body, read only now (after step 1) within the size limit and parsed by the one JSON
+    reader of the project (depth, NUL, surrogates: genvoris/jsonbody.py), then validated."""
+    body = parse_json(read_body())
     if not isinstance(body, dict):
-        raise _body_error("The request body must be a JSON object.", "Expected a JSON object.")
-    if _depth(body) > MAX_DEPTH:
-        raise _body_error(f"The request body is nested deeper than {MAX_DEPTH} levels.", "Nested too deeply.")
-    return body
-
-
-def _depth(value: Any, level: int = 1) -> int:
-    """How deep the JSON nests, stopping as soon as it is past the limit."""
-    if level > MAX_DEPTH or not isinstance(value, (dict, list)):
-        return level
-    children = value.values() if isinstance(value, dict) else value
-    return max((_depth(child, level + 1) for child in children if isinstance(child, (dict, list))), default=level)
-
-
-def _body_error(message: str, field_message: str) -> ApiError:
-    return ApiError(ErrorCode.INVALID_BODY, message, fieldErrors={"body": [field_message]})
+        raise ApiError(
+            ErrorCode.INVALID_BODY,
+            "The request body must be a JSON object.",
+            fieldErrors={"body": ["Expected a JSON object."]},
+        )
+    return validate_report(body)
 
 
 Check = Callable[[Any], Any]

@@ -9,6 +9,7 @@ revocation, the customer and its period together) and the usage update; a key ad
 
 import hmac
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,10 +26,10 @@ from quotas.models import EndCustomer, UsagePeriod
 from quotas.selectors import TrackShopper, track_shopper
 from quotas.services import usage_consume_one, usage_period_for_track
 from quotas.sessions import SessionClaims, session_claims, session_revoked
-from stores.domains import domain_allowed
+from stores.domains import domain_allowed, origin_host
 from stores.models import ApiKey, Store
 from stores.selectors import api_key_by_plaintext
-from stores.services import api_key_mark_used, api_key_record_failure, credit_debit_one, credit_packs_expire
+from stores.services import api_key_mark_used, api_key_refusal_count, credit_debit_one, credit_packs_expire
 from tryon.models import TryOnEvent
 from tryon.services.idempotency import (
     Answer,
@@ -44,22 +45,31 @@ from tryon.services.report import TrackReport, read_report
 
 logger = logging.getLogger("genvoris.tryon")
 
-# Refusals that say the key itself is being misused; 50 in a row lock it (SPEC §3).
-_KEY_MISUSE = {ErrorCode.DOMAIN_NOT_ALLOWED, ErrorCode.TOKEN_STORE_MISMATCH}
+# Refusals a stranger can cause with a store's public key: counted for the merchant to see,
+# never held against the key (SPEC §3).
+_COUNTED_REFUSALS = {
+    ErrorCode.DOMAIN_NOT_ALLOWED,
+    ErrorCode.TOKEN_STORE_MISMATCH,
+    ErrorCode.INVALID_SESSION_TOKEN,
+}
 _CREDENTIAL_REFUSALS = {ErrorCode.UNAUTHORIZED, ErrorCode.INVALID_KEY}
+_HOST_UNSAFE = re.compile(r"[^a-z0-9.:\[\]_-]")
 
 
 @dataclass(frozen=True)
 class TrackRequest:
     """The parts of one POST /api/tryon/track the service reads, as the view received them."""
 
-    body: bytes
-    content_length: str | None
+    # Reads the body within its size limit (413 past it); called only once step 1 has passed.
+    read_body: Callable[[], bytes]
     internal_secret: str | None
     authorization: str
     origin: str | None
     idempotency_key: str | None
     client_ip: str
+    # The reference backend calling the service directly (SPEC §18): step 1 is passed by being
+    # this server's own code; the store key still comes in the body and steps 2–8 all apply.
+    in_process: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,9 +90,9 @@ class Shopper:
 def tryon_track(*, request: TrackRequest, now: datetime) -> Answer:
     """Steps 1–8 of SPEC §3 in order; the first failure answers."""
     try:
-        bearer = check_caller(request)  # 1
-        report = read_report(request.body, request.content_length)  # the body, once the caller is known
-        key = check_key(bearer, report.api_key)  # 2
+        caller = check_caller(request)  # 1
+        report = read_report(request.read_body)  # the body, once the caller is known
+        key = check_key(caller, report.api_key)  # 2
     except ApiError as refused:
         raise _counted_against_address(refused, request.client_ip) from None
     binding = idempotency_binding(store_id=key.store_id, key=request.idempotency_key, body=report.raw)
@@ -97,7 +107,7 @@ def tryon_track(*, request: TrackRequest, now: datetime) -> Answer:
             check_token_store(claims, key.store)  # 6
             shopper = end_customer_quota(row, now)  # 7
     except ApiError as refused:
-        _note_refusal(key, refused)
+        _note_refusal(key, refused, origin=report.origin or request.origin, now=now)
         return _replayed_or_raise(binding, refused, now)
     api_key_mark_used(key=key, now=now)
     return _once_per_key(
@@ -108,15 +118,30 @@ def tryon_track(*, request: TrackRequest, now: datetime) -> Answer:
 # --- the steps ----------------------------------------------------------------------------------
 
 
-def check_caller(request: TrackRequest) -> str | None:
-    """Step 1: the internal secret (→ None: the key comes in the body) or a Bearer store key."""
+@dataclass(frozen=True)
+class Caller:
+    """Who passed step 1: our internal secret (the store key comes in the body), or a store key."""
+
+    bearer: str | None = None
+    key: ApiKey | None = None
+
+
+def check_caller(request: TrackRequest) -> Caller:
+    """Step 1: the internal secret, or a secret store key as `Bearer`.
+
+    A Bearer key is the credential itself, so it is looked up here: a made-up one is refused (and
+    counted against the address) before its body is read, and learns nothing about it.
+    """
+    if request.in_process:
+        return Caller()
     if request.internal_secret is not None:
         if not _internal_secret_ok(request.internal_secret):
             raise ApiError(ErrorCode.UNAUTHORIZED, "The x-internal-secret header is not valid.")
-        return None
+        return Caller()
     scheme, _, credential = request.authorization.partition(" ")
     if scheme.lower() == "bearer" and credential.strip():
-        return credential.strip()
+        bearer = credential.strip()
+        return Caller(bearer=bearer, key=_usable_key(bearer))
     raise ApiError(
         ErrorCode.UNAUTHORIZED,
         "Authenticate with an x-internal-secret header or an Authorization: Bearer secret store key.",
@@ -129,34 +154,35 @@ def _internal_secret_ok(secret: str) -> bool:
     return any(matches)
 
 
-def check_key(bearer: str | None, body_key: str | None) -> ApiKey:
-    """Step 2: the key exists, is active and has a known prefix."""
-    if bearer is not None and body_key not in (None, bearer):
-        raise ApiError(ErrorCode.INVALID_KEY, "The api_key in the body is not the key in the Authorization header.")
-    text = bearer if bearer is not None else body_key
-    if not text:
+def check_key(caller: Caller, body_key: str | None) -> ApiKey:
+    """Step 2: the key exists, is active and has a known prefix (and is the Bearer key, if any)."""
+    if caller.key is not None:
+        if body_key not in (None, caller.bearer):
+            raise ApiError(ErrorCode.INVALID_KEY, "The api_key in the body is not the key in the Authorization header.")
+        if caller.key.kind != ApiKey.Kind.SECRET:
+            raise ApiError(
+                ErrorCode.INSUFFICIENT_SCOPE,
+                "A publishable key cannot authenticate a server; use a secret key (gvk_live_…).",
+            )
+        return caller.key
+    if not body_key:
         raise ApiError(
             ErrorCode.INVALID_KEY,
             "An api_key is required.",
             detail="With x-internal-secret, the body must carry the store's api_key.",
         )
+    return _usable_key(body_key)
+
+
+def _usable_key(text: str) -> ApiKey:
     key = api_key_by_plaintext(text)
     if key is None or not key.is_usable:
         raise ApiError(ErrorCode.INVALID_KEY, "The API key is not valid.", detail=_key_problem(key))
-    if bearer is not None and key.kind != ApiKey.Kind.SECRET:
-        raise ApiError(
-            ErrorCode.INSUFFICIENT_SCOPE,
-            "A publishable key cannot authenticate a server; use a secret key (gvk_live_…).",
-        )
     return key
 
 
 def _key_problem(key: ApiKey | None) -> str:
-    if key is None:
-        return "No such API key."
-    if key.locked_at is not None:
-        return "This API key was locked after repeated refusals; re-enable it in the portal."
-    return "This API key has been revoked."
+    return "No such API key." if key is None else "This API key has been revoked."
 
 
 def check_store_active(store: Store) -> None:
@@ -170,11 +196,13 @@ def check_store_active(store: Store) -> None:
 
 def check_domain_allowed(key: ApiKey, origin: str | None) -> None:
     if not domain_allowed(key.allowed_domains, origin):
+        # Never the list itself: the caller may be anyone (SPEC §3). The merchant sees it, and
+        # these refusals, in the portal.
         raise ApiError(
             ErrorCode.DOMAIN_NOT_ALLOWED,
             "The origin is not on this API key's domain allowlist.",
-            detail=f"Origin {origin or '(none)'} is not allowed for key {key.prefix}…; allowed: "
-            + ", ".join(key.allowed_domains),
+            detail=f"The origin {'sent' if origin else '(none sent)'} is not on the domain allowlist of key "
+            f"{key.prefix}…; the store's owner can see and change the list in the portal.",
         )
 
 
@@ -413,7 +441,10 @@ def _counted_against_address(refused: ApiError, ip: str) -> ApiError:
     return refused
 
 
-def _note_refusal(key: ApiKey, refused: ApiError) -> None:
-    logger.info("track refused for key %s: %s (%s)", key.prefix, refused.code, refused.detail)
-    if refused.code in _KEY_MISUSE and api_key_record_failure(key=key, lock_after=settings.API_KEY_LOCK_AFTER_FAILURES):
-        logger.warning("key %s locked after %s refusals in a row", key.prefix, settings.API_KEY_LOCK_AFTER_FAILURES)
+def _note_refusal(key: ApiKey, refused: ApiError, *, origin: str | None, now: datetime) -> None:
+    # Stored and shown to the merchant: a host's own characters only, whatever the caller sent.
+    host = _HOST_UNSAFE.sub("?", origin_host(origin) or "")[:253]
+    # repr(): the origin is the caller's text, and a newline in it must not forge a log line.
+    logger.info("track refused for key %s: %s (origin host %r)", key.prefix, refused.code, host)
+    if refused.code in _COUNTED_REFUSALS:
+        api_key_refusal_count(key=key, cause=str(refused.code), origin_host=host, now=now)

@@ -25,7 +25,7 @@ def test_prunes_day_old_records_and_dead_revocations_only(owner: Persona, track:
         live = session_mint(customer=owner.customer, expires_in=3600)
         session_revoke(customer=owner.customer, jti=live.jti)
     with time_machine.travel(start + timedelta(hours=24, minutes=1)):
-        assert call_json("prune_expired") == {"idempotency_records": 1, "revoked_sessions": 1}
+        assert call_json("prune_expired") == {"idempotency_records": 1, "revoked_sessions": 1, "key_refusals": 0}
         # The recent key still replays; the live token's revocation still holds.
         replay = track({"api_key": owner.secret}, HTTP_IDEMPOTENCY_KEY="recent")
         assert replay["Idempotent-Replayed"] == "true"
@@ -36,4 +36,6 @@ def test_prunes_day_old_records_and_dead_revocations_only(owner: Persona, track:
 
 def test_human_output(db: None) -> None:
     out = call_human("prune_expired")
-    assert out.strip() == "Pruned 0 idempotency record(s) and 0 expired session revocation(s)."
+    assert (
+        out.strip() == "Pruned 0 idempotency record(s), 0 expired session revocation(s) and 0 old key refusal count(s)."
+    )

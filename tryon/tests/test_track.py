@@ -7,7 +7,7 @@ import pytest
 
 from conftest import INTERNAL_SECRET, Persona, Track
 from quotas.models import EndCustomer, UsagePeriod
-from stores.models import ApiKey, Store
+from stores.models import ApiKey, KeyRefusal, Store
 from stores.services import SYSTEM, api_key_revoke, store_suspend
 from stores.tests.factories import ApiKeyFactory
 from tryon.models import TryOnEvent
@@ -227,6 +227,51 @@ class TestPrecedence:
     def test_bad_body_beats_bad_key(self, owner: Persona, track: Track) -> None:
         assert_error(track({"api_key": "gvk_live_nope", "variation_count": 0}), 400, "invalid_body")
 
+    def test_a_made_up_bearer_key_learns_nothing_of_its_body_and_is_counted(
+        self, owner: Persona, track: Track, settings: Any
+    ) -> None:
+        """Found: 3,000 nested arrays with `Authorization: Bearer x` answered 500, unauthenticated
+        and not counted as a failed authentication."""
+        settings.AUTH_FAILURE_LIMIT = 2
+        deep = "[" * 3000 + "]" * 3000
+        for _ in range(2):
+            assert_error(track(deep, secret=None, HTTP_AUTHORIZATION="Bearer x"), 401, "invalid_key")
+        assert_error(track(deep, secret=None, HTTP_AUTHORIZATION="Bearer x"), 429, "rate_limited")
+
+    def test_deep_nesting_behind_a_valid_credential_is_invalid_body(self, owner: Persona, track: Track) -> None:
+        deep = f'{{"api_key": "{owner.secret}", "x": {"[" * 3000 + "]" * 3000}}}'
+        assert_error(track(deep), 400, "invalid_body")
+        assert_nothing_debited(owner)
+
+    def test_a_lone_surrogate_in_an_unknown_field_with_an_idempotency_key(self, owner: Persona, track: Track) -> None:
+        """Found: answered 500 (the key's fingerprint could not encode the body). SPEC §4: text
+        no database can hold is invalid_body, wherever it is in the body."""
+        raw = f'{{"api_key": "{owner.secret}", "note": "\\ud800"}}'
+        body = assert_error(track(raw, HTTP_IDEMPOTENCY_KEY="sur-1"), 400, "invalid_body")
+        assert "note" in body["fieldErrors"]
+        assert_nothing_debited(owner)
+
+    def test_a_chunked_body_is_read(self, owner: Persona) -> None:
+        """Found: a valid chunked body was a 400, and 100 KB chunked was a 400, not a 413."""
+        from io import BytesIO
+
+        from django.test import RequestFactory
+
+        from tryon.api import TrackView
+
+        def chunked(raw: bytes) -> Any:
+            request = RequestFactory().post(
+                "/api/tryon/track", data=b"", content_type="application/json", HTTP_X_INTERNAL_SECRET=INTERNAL_SECRET
+            )
+            request.META.pop("CONTENT_LENGTH", None)
+            request.META.update({"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input": BytesIO(raw)})
+            return TrackView.as_view()(request)
+
+        assert chunked(json.dumps({"api_key": owner.secret}).encode()).status_code == 200
+        big = json.dumps({"api_key": owner.secret, "pad": "x" * 100_000}).encode()
+        assert chunked(big).status_code == 413
+        assert balance(owner) == 99
+
     def test_suspended_beats_bad_token(self, owner: Persona, track: Track) -> None:
         store_suspend(store=owner.store, reason="", actor=SYSTEM)
         assert_error(track({"api_key": owner.secret, "end_customer_token": "junk"}), 403, "account_inactive")
@@ -301,22 +346,44 @@ class TestBody:
         assert_error(client.get("/api/tryon/nope"), 404, "not_found")
 
 
-class TestKeyLocking:
-    def test_fifty_domain_refusals_in_a_row_lock_the_key(self, owner: Persona, track: Track, settings: Any) -> None:
-        settings.API_KEY_LOCK_AFTER_FAILURES = 3
-        key = ApiKeyFactory(store=owner.store, allowed_domains=["shop.com"])
-        for _ in range(3):
-            assert_error(track({"api_key": key.plaintext, "origin": "evil.com"}), 403, "domain_not_allowed")
-        body = assert_error(track({"api_key": key.plaintext, "origin": "shop.com"}), 401, "invalid_key")
-        assert "locked" in body["detail"]
-        assert ApiKey.objects.get(pk=key.pk).locked_at is not None
+class TestRefusalsNeverDisableAKey:
+    """SPEC §3: what a stranger sends is counted for the merchant, never held against the key."""
 
-    def test_a_success_resets_the_streak(self, owner: Persona, track: Track, settings: Any) -> None:
-        settings.API_KEY_LOCK_AFTER_FAILURES = 3
+    def test_a_thousand_refusals_leave_the_key_working(self, owner: Persona, outsider: Persona, track: Track) -> None:
         key = ApiKeyFactory(store=owner.store, allowed_domains=["shop.com"])
-        for origin in ["evil.com", "evil.com", "shop.com", "evil.com", "evil.com", "shop.com"]:
+        foreign = outsider.token()
+        for n in range(500):
+            assert_error(track({"api_key": key.plaintext, "origin": f"evil{n % 3}.com"}), 403, "domain_not_allowed")
+            body = {"api_key": key.plaintext, "origin": "shop.com", "end_customer_token": foreign}
+            assert_error(track(body), 403, "token_store_mismatch")
+        assert track({"api_key": key.plaintext, "origin": "https://shop.com"}).status_code == 200
+        assert ApiKey.objects.get(pk=key.pk).is_usable
+
+    def test_refusals_are_counted_per_cause_and_origin_host(self, owner: Persona, track: Track) -> None:
+        key = ApiKeyFactory(store=owner.store, allowed_domains=["shop.com"])
+        for origin in ["https://evil.com", "https://evil.com:8443", "http://other.net", ""]:
             track({"api_key": key.plaintext, "origin": origin})
-        assert ApiKey.objects.get(pk=key.pk).locked_at is None
+        track({"api_key": key.plaintext, "origin": "shop.com", "end_customer_token": "not-a-jwt"})
+        counts = {(r.cause, r.origin_host): r.count for r in KeyRefusal.objects.filter(api_key=key)}
+        assert counts == {
+            ("domain_not_allowed", "evil.com"): 2,
+            ("domain_not_allowed", "other.net"): 1,
+            ("domain_not_allowed", ""): 1,
+            ("invalid_session_token", "shop.com"): 1,
+        }
+
+    def test_the_refusal_does_not_reveal_the_allowlist(self, owner: Persona, track: Track) -> None:
+        key = ApiKeyFactory(store=owner.store, allowed_domains=["secret-staging.shop.com", "*.shop.com"])
+        body = assert_error(track({"api_key": key.plaintext, "origin": "evil.com"}), 403, "domain_not_allowed")
+        assert "shop.com" not in json.dumps(body)
+
+    def test_a_forged_log_line_stays_one_line(
+        self, owner: Persona, track: Track, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        key = ApiKeyFactory(store=owner.store, allowed_domains=["shop.com"])
+        caplog.set_level("INFO", logger="genvoris.tryon")
+        track({"api_key": key.plaintext}, HTTP_ORIGIN="https://evil.com\nINFO forged line")
+        assert all("\n" not in record.getMessage() for record in caplog.records)
 
 
 class TestAuthFailureRateLimit:

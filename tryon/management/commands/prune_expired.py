@@ -4,13 +4,15 @@ from django.utils import timezone
 
 from genvoris.commands import JsonCommand
 from quotas.sessions import revoked_sessions_prune
+from stores.services import key_refusals_prune
 from tryon.services import idempotency_records_prune
 
 
 class Command(JsonCommand):
     help = (
-        "Delete what has outlived its use: Idempotency-Key records older than 24 hours and "
-        "revocations of session tokens that have expired anyway. Run it from cron (hourly, say); "
+        "Delete what has outlived its use: Idempotency-Key records older than 24 hours, "
+        "revocations of session tokens that have expired anyway, and key refusal counts older than "
+        "a week. Run it from cron (hourly, say); "
         "it is safe to run at any time and concurrently with traffic."
     )
 
@@ -19,10 +21,12 @@ class Command(JsonCommand):
         return {
             "idempotency_records": idempotency_records_prune(now=now),
             "revoked_sessions": revoked_sessions_prune(now=now),
+            "key_refusals": key_refusals_prune(now=now),
         }
 
     def summary(self, result: dict[str, Any]) -> str:
         return (
-            f"Pruned {result['idempotency_records']} idempotency record(s) and "
-            f"{result['revoked_sessions']} expired session revocation(s)."
+            f"Pruned {result['idempotency_records']} idempotency record(s), "
+            f"{result['revoked_sessions']} expired session revocation(s) and "
+            f"{result['key_refusals']} old key refusal count(s)."
         )

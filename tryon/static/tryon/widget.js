@@ -36,6 +36,7 @@
       big: "This photo is too large. Choose one under 10 MB.",
       product: "The product image could not be loaded.",
       fail: "Something went wrong and nothing was charged. Please try again.",
+      unsure: "We could not confirm this try-on. Please try again in a moment.",
       retry: "Try again", powered: "Powered by Genvoris",
     },
     fr: {
@@ -60,6 +61,7 @@
       big: "Cette photo est trop lourde. Choisissez-en une de moins de 10 Mo.",
       product: "L’image du produit n’a pas pu être chargée.",
       fail: "Un problème est survenu et rien n’a été débité. Veuillez réessayer.",
+      unsure: "Nous n’avons pas pu confirmer cet essayage. Réessayez dans un instant.",
       retry: "Réessayer", powered: "Propulsé par Genvoris",
     },
     de: {
@@ -84,6 +86,7 @@
       big: "Dieses Foto ist zu groß. Wählen Sie eines unter 10 MB.",
       product: "Das Produktbild konnte nicht geladen werden.",
       fail: "Etwas ist schiefgelaufen; es wurde nichts berechnet. Bitte versuchen Sie es erneut.",
+      unsure: "Diese Anprobe konnte nicht bestätigt werden. Bitte versuchen Sie es gleich noch einmal.",
       retry: "Erneut versuchen", powered: "Bereitgestellt von Genvoris",
     },
     es: {
@@ -108,6 +111,7 @@
       big: "Esta foto es demasiado grande. Elige una de menos de 10 MB.",
       product: "No se pudo cargar la imagen del producto.",
       fail: "Algo salió mal y no se ha cobrado nada. Vuelve a intentarlo.",
+      unsure: "No pudimos confirmar esta prueba. Vuelve a intentarlo en un momento.",
       retry: "Reintentar", powered: "Con la tecnología de Genvoris",
     },
     ar: {
@@ -132,6 +136,7 @@
       big: "هذه الصورة كبيرة جدًا. اختر صورة أصغر من 10 ميغابايت.",
       product: "تعذّر تحميل صورة المنتج.",
       fail: "حدث خطأ ولم يُخصم أي شيء. يُرجى المحاولة مرة أخرى.",
+      unsure: "تعذّر تأكيد هذه التجربة. يُرجى المحاولة مرة أخرى بعد قليل.",
       retry: "أعد المحاولة", powered: "بدعم من Genvoris",
     },
     ur: {
@@ -156,6 +161,7 @@
       big: "یہ تصویر بہت بڑی ہے۔ 10 MB سے چھوٹی تصویر منتخب کریں۔",
       product: "پروڈکٹ کی تصویر لوڈ نہیں ہو سکی۔",
       fail: "کچھ غلط ہو گیا اور کوئی چارج نہیں ہوا۔ براہِ کرم دوبارہ کوشش کریں۔",
+      unsure: "ہم اس ٹرائی آن کی تصدیق نہیں کر سکے۔ براہِ کرم تھوڑی دیر بعد دوبارہ کوشش کریں۔",
       retry: "دوبارہ کوشش کریں", powered: "Genvoris کی جانب سے",
     },
   };
@@ -501,6 +507,8 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
     if (fields.product_image) return fail("product");
     if (code === "payload_too_large") return fail("big");
     if (code === "unsupported_media_type" || fields.photo) return fail("type");
+    // The backend could not learn whether the try-on was recorded: never say nothing was charged.
+    if (body.outcome === "unknown") return fail("unsure", {}, send);
     fail("fail", {}, send);
   }
 

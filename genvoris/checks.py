@@ -1,0 +1,38 @@
+"""System checks of what the rate limits need from the deployment (SPEC §3: limits are shared by
+every worker and host)."""
+
+from typing import Any
+
+from django.conf import settings
+from django.core import checks
+
+# Backends whose counts live inside one process. A file-based cache is shared by the workers of
+# one host (not across hosts, which no setting here reveals); database, Memcached and Redis
+# caches are shared by everyone.
+PER_PROCESS_CACHES = {"django.core.cache.backends.locmem.LocMemCache"}
+DUMMY_CACHE = "django.core.cache.backends.dummy.DummyCache"
+SHARED_CACHE_HINT = "Set CACHE_URL=redis://<host>:6379/0 so every worker and host shares one count."
+
+
+def shared_cache_check(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    backend = settings.CACHES["default"]["BACKEND"]
+    if backend == DUMMY_CACHE:
+        return [
+            checks.Warning(
+                "The cache is a dummy cache: it keeps nothing, so no rate limit is ever reached.",
+                hint=SHARED_CACHE_HINT,
+                id="genvoris.W002",
+            )
+        ]
+    workers = settings.WEB_CONCURRENCY
+    if backend in PER_PROCESS_CACHES and workers > 1:
+        return [
+            checks.Warning(
+                f"The cache is local to each process and WEB_CONCURRENCY is {workers}: under gunicorn each "
+                f"worker counts rate limits alone, so a limit lets through up to {workers} times its budget.",
+                hint=f"{SHARED_CACHE_HINT} (A single process, such as runserver or WEB_CONCURRENCY=1, "
+                "may keep the local cache.)",
+                id="genvoris.W001",
+            )
+        ]
+    return []
