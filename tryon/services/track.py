@@ -318,11 +318,13 @@ def _debit(
             used, limit = UsagePeriod.objects.values_list("used", "limit").get(pk=shopper.period_id)
             raise quota_error("quota_exhausted", {"used": used, "limit": limit})
         body["end_customer_quota"] = shopper.figures(used=consumed[0])
+    # The event before the store row: the store's lock is the one every try-on of the store
+    # queues on, so it is taken as late as possible and held for two statements and COMMIT.
+    _event(key=key, shopper=shopper, report=report, outcome=TryOnEvent.Outcome.DEBITED, now=now, debited=True)
     balance = credit_debit_one(store_id=key.store_id, now=now)
     if balance is None:
         raise credit_error()
     body["remaining_credits"] = balance
-    _event(key=key, shopper=shopper, report=report, outcome=TryOnEvent.Outcome.DEBITED, now=now, debited=True)
     return _bound(binding, Answer(200, body), now)
 
 

@@ -56,7 +56,9 @@ def failing(prefix: str) -> Iterator[None]:
 
 
 @pytest.mark.parametrize("prefix", [BIND_SQL, EVENT_SQL])
-def test_a_database_error_after_the_debit_statements_debits_nothing(owner: Persona, track: Track, prefix: str) -> None:
+def test_a_database_error_inside_the_debit_transaction_debits_nothing(
+    owner: Persona, track: Track, prefix: str
+) -> None:
     body = {"api_key": owner.secret, "end_customer_token": owner.token()}
     with failing(prefix):
         response = track(body, HTTP_IDEMPOTENCY_KEY="gen-1")
