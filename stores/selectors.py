@@ -1,5 +1,4 @@
 import hashlib
-import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -30,8 +29,6 @@ class _KeyLookup:
     call runs the SQL with a new hash and builds the two models from the row with the ORM's own
     converters, as the queryset would."""
 
-    _by_connection: "weakref.WeakKeyDictionary[BaseDatabaseWrapper, _KeyLookup]" = weakref.WeakKeyDictionary()
-
     def __init__(self, db: BaseDatabaseWrapper) -> None:
         query = ApiKey.objects.select_related("store").filter(key_hash="").order_by().query
         query.set_limits(high=1)
@@ -50,9 +47,11 @@ class _KeyLookup:
 
     @classmethod
     def of(cls, db: BaseDatabaseWrapper) -> "_KeyLookup":
-        lookup = cls._by_connection.get(db)
+        # Kept on the connection's wrapper (one per thread), so it lives and goes with it.
+        lookup: _KeyLookup | None = getattr(db, "_genvoris_key_lookup", None)
         if lookup is None:
-            lookup = cls._by_connection[db] = cls(db)
+            lookup = cls(db)
+            db._genvoris_key_lookup = lookup  # type: ignore[attr-defined]
         return lookup
 
     def fetch(self, key_hash: str) -> ApiKey | None:

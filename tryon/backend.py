@@ -126,7 +126,9 @@ def generate(request: HttpRequest) -> dict[str, Any]:
     idempotency_key = f"gen_{uuid.uuid4().hex}"
     started = time.monotonic()
     try:
-        images = run_generator(photo, product, report)
+        # Encoded before the accounting: once a try-on is charged, nothing may still fail that
+        # would make the shopper hear "nothing was charged" (SPEC §18).
+        images = [data_url(image) for image in run_generator(photo, product, report)]
     except Exception:
         logger.exception("generator %s failed", settings.TRYON_GENERATOR)
         report_failure(report, idempotency_key, started, ip)
@@ -390,16 +392,17 @@ def relay(response: httpx.Response, ip: str) -> dict[str, Any]:
     raise _refusal(response.status_code, body, headers)
 
 
-def answer(images: list[Image.Image], accounted: dict[str, Any], generation_time_ms: int) -> dict[str, Any]:
-    """The store's credit balance stays between the store and Genvoris: shoppers get their quota."""
+def answer(images: list[str], accounted: dict[str, Any], generation_time_ms: int) -> dict[str, Any]:
+    """The store's credit balance stays between the store and Genvoris: shoppers get their quota.
+    `images` are data: URLs, encoded before the try-on was accounted."""
     body: dict[str, Any] = {
         "success": True,
-        "image": data_url(images[0]),
+        "image": images[0],
         "variation_count": len(images),
         "generation_time_ms": generation_time_ms,
     }
     if len(images) > 1:
-        body["images"] = [body["image"], *(data_url(image) for image in images[1:])]
+        body["images"] = images
     if "end_customer_quota" in accounted:
         body["end_customer_quota"] = accounted["end_customer_quota"]
     return body

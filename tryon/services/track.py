@@ -95,7 +95,6 @@ def tryon_track(*, request: TrackRequest, now: datetime) -> Answer:
         key = check_key(caller, report.api_key)  # 2
     except ApiError as refused:
         raise _counted_against_address(refused, request.client_ip) from None
-    binding = idempotency_binding(store_id=key.store_id, key=request.idempotency_key, body=report.raw)
     try:
         check_store_active(key.store)  # 3
         check_domain_allowed(key, report.origin or request.origin)  # 4
@@ -108,7 +107,9 @@ def tryon_track(*, request: TrackRequest, now: datetime) -> Answer:
             shopper = end_customer_quota(row, now)  # 7
     except ApiError as refused:
         _note_refusal(key, refused, origin=report.origin or request.origin, now=now)
-        return _replayed_or_raise(binding, refused, now)
+        return _replayed_or_raise(_binding_if_valid(key, request, report), refused, now)
+    # The header is checked once the checks above passed, so a refusal keeps its own code.
+    binding = idempotency_binding(store_id=key.store_id, key=request.idempotency_key, body=report.raw)
     api_key_mark_used(key=key, now=now)
     return _once_per_key(
         binding, now, lambda: account(key=key, shopper=shopper, report=report, binding=binding, now=now)
@@ -141,7 +142,13 @@ def check_caller(request: TrackRequest) -> Caller:
     scheme, _, credential = request.authorization.partition(" ")
     if scheme.lower() == "bearer" and credential.strip():
         bearer = credential.strip()
-        return Caller(bearer=bearer, key=_usable_key(bearer))
+        key = _usable_key(bearer)
+        if key.kind != ApiKey.Kind.SECRET:
+            raise ApiError(
+                ErrorCode.INSUFFICIENT_SCOPE,
+                "A publishable key cannot authenticate a server; use a secret key (gvk_live_…).",
+            )
+        return Caller(bearer=bearer, key=key)
     raise ApiError(
         ErrorCode.UNAUTHORIZED,
         "Authenticate with an x-internal-secret header or an Authorization: Bearer secret store key.",
@@ -418,6 +425,13 @@ def _once_per_key(binding: Binding | None, now: datetime, outcome: Callable[[], 
             # The record that took the key is past its 24 hours (or was pruned just now).
             idempotency_release_expired(binding=binding, now=now)
     raise idempotency_conflict()
+
+
+def _binding_if_valid(key: ApiKey, request: TrackRequest, report: TrackReport) -> Binding | None:
+    try:
+        return idempotency_binding(store_id=key.store_id, key=request.idempotency_key, body=report.raw)
+    except ApiError:  # a malformed key binds nothing, so there is nothing to replay
+        return None
 
 
 def _replayed_or_raise(binding: Binding | None, refused: ApiError, now: datetime) -> Answer:

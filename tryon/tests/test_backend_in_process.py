@@ -244,3 +244,24 @@ def test_simultaneous_uploads_on_two_workers_finish_and_charge_what_succeeded(gu
     assert TryOnEvent.objects.filter(store=shop.store, debited=True).count() == succeeded
     # And the server still answers anything else at once: no worker is held hostage.
     assert httpx.get(f"{gunicorn_server}/api/v1/status", timeout=5).status_code in (401, 404)
+
+
+class Unencodable:
+    """Generates an image JPEG cannot hold (70,000 pixels wide): it fails only when encoded."""
+
+    def generate(self, request: Any) -> list[Any]:
+        from PIL import Image
+
+        return [Image.new("RGB", (70_000, 1))]
+
+
+def test_an_image_that_cannot_be_sent_is_never_charged(
+    generate: Generate, owner: Persona, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in review: the images were encoded after the try-on was charged, so a failure there
+    answered 500 "nothing was charged" to a shopper whose store had been charged."""
+    monkeypatch.setattr(backend, "generator", lambda: Unencodable())
+    body = assert_error(generate(), 503, "unavailable")
+    assert "nothing was charged" in body["message"]
+    assert books(owner)[:2] == (100, 0)
+    assert TryOnEvent.objects.get(store=owner.store).outcome == "failed"

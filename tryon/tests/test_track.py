@@ -238,6 +238,15 @@ class TestPrecedence:
             assert_error(track(deep, secret=None, HTTP_AUTHORIZATION="Bearer x"), 401, "invalid_key")
         assert_error(track(deep, secret=None, HTTP_AUTHORIZATION="Bearer x"), 429, "rate_limited")
 
+    def test_a_publishable_bearer_learns_nothing_of_its_body(self, owner: Persona, track: Track) -> None:
+        bearer = f"Bearer {owner.publishable.plaintext}"
+        assert_error(track("[1", secret=None, HTTP_AUTHORIZATION=bearer), 403, "insufficient_scope")
+
+    def test_a_malformed_idempotency_key_does_not_hide_a_refusal(self, owner: Persona, track: Track) -> None:
+        store_suspend(store=owner.store, reason="", actor=SYSTEM)
+        response = track({"api_key": owner.secret}, HTTP_IDEMPOTENCY_KEY="k" * 256)
+        assert_error(response, 403, "account_inactive")
+
     def test_deep_nesting_behind_a_valid_credential_is_invalid_body(self, owner: Persona, track: Track) -> None:
         deep = f'{{"api_key": "{owner.secret}", "x": {"[" * 3000 + "]" * 3000}}}'
         assert_error(track(deep), 400, "invalid_body")
