@@ -45,6 +45,7 @@ from tryon.generators import TryOnRequest, generator
 from tryon.images import MAX_IMAGE_BYTES, MemoryOnlyUploadHandler, fetch_product_image, open_image, too_large
 from tryon.models import TryOnEvent
 from tryon.services import TrackRequest, tryon_track
+from tryon.services.track import CREDENTIAL_REFUSALS
 
 logger = logging.getLogger("genvoris.tryon.backend")
 
@@ -52,7 +53,6 @@ MAX_BODY_BYTES = MAX_IMAGE_BYTES + 64 * 1024  # one photo and a few short text f
 TRACK_TIMEOUT_SECONDS = 10.0
 RETRY_DELAY_SECONDS = 0.25
 IN_PROCESS_ATTEMPTS = 3
-_AUTH_CODES = (ErrorCode.UNAUTHORIZED, ErrorCode.INVALID_KEY)
 
 
 class GenerateForm(forms.Form):
@@ -294,7 +294,7 @@ def account_in_process(report: dict[str, Any], idempotency_key: str, ip: str) ->
             result = tryon_track(request=request, now=timezone.now())
             break
         except ApiError as refused:
-            if refused.code in _AUTH_CODES:
+            if refused.code in CREDENTIAL_REFUSALS:
                 record_auth_failure(ip)
             raise
         except (OperationalError, InterfaceError) as error:
@@ -386,7 +386,7 @@ def relay(response: httpx.Response, ip: str) -> dict[str, Any]:
     assert isinstance(body, dict)
     if code == ErrorCode.UNAUTHORIZED:
         logger.error("track refused this backend's x-internal-secret: check TRYON_INTERNAL_SECRET")
-    if code in _AUTH_CODES:
+    if code in CREDENTIAL_REFUSALS:
         record_auth_failure(ip)
     headers = {"Retry-After": response.headers["Retry-After"]} if "Retry-After" in response.headers else {}
     raise _refusal(response.status_code, body, headers)

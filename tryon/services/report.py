@@ -5,18 +5,17 @@ costs more than the rest of the request's Python. `tryon.api.TrackInputSerialize
 same fields for the OpenAPI schema; tryon/tests/test_report.py holds the two to the same verdicts.
 """
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from genvoris.api import invalid_body
 from genvoris.errors import ApiError, ErrorCode
-from genvoris.jsonbody import parse_json
+from genvoris.ids import storable
+from genvoris.jsonbody import UNSTORABLE, parse_json
 from tryon.models import TryOnEvent
 
 PRODUCT_TYPES = frozenset(TryOnEvent.ProductType.values)
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -80,10 +79,8 @@ def _string(max_length: int, *, blank: bool = True, null: bool = False) -> Check
             raise ValueError("This field may not be blank.")
         if len(value) > max_length:
             raise ValueError(f"Ensure this field has no more than {max_length} characters.")
-        if "\x00" in value:
-            raise ValueError("Null characters are not allowed.")
-        if surrogate := _SURROGATE.search(value):
-            raise ValueError(f"Surrogate characters are not allowed: U+{ord(surrogate[0]):X}.")
+        if not storable(value):  # as DRF's CharField: no NUL, no lone surrogate
+            raise ValueError(UNSTORABLE)
         return value
 
     return check

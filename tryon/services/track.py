@@ -11,7 +11,7 @@ import hmac
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -52,7 +52,7 @@ _COUNTED_REFUSALS = {
     ErrorCode.TOKEN_STORE_MISMATCH,
     ErrorCode.INVALID_SESSION_TOKEN,
 }
-_CREDENTIAL_REFUSALS = {ErrorCode.UNAUTHORIZED, ErrorCode.INVALID_KEY}
+CREDENTIAL_REFUSALS = {ErrorCode.UNAUTHORIZED, ErrorCode.INVALID_KEY}
 _HOST_UNSAFE = re.compile(r"[^a-z0-9.:\[\]_-]")
 
 
@@ -257,7 +257,7 @@ def _quota_refusal(row: TrackShopper) -> str | None:
 
 
 def _with_refusal(shopper: Shopper, reason: str) -> Shopper:
-    return Shopper(**{**shopper.__dict__, "refusal": quota_error(reason, shopper.figures())})
+    return replace(shopper, refusal=quota_error(reason, shopper.figures()))
 
 
 _QUOTA_MESSAGES = {
@@ -447,7 +447,7 @@ def _counted_against_address(refused: ApiError, ip: str) -> ApiError:
 
     Only failures touch the cache, so a valid credential is never slowed or limited (SPEC §3).
     """
-    if refused.code not in _CREDENTIAL_REFUSALS:
+    if refused.code not in CREDENTIAL_REFUSALS:
         return refused
     try:
         check_auth_failures(ip)
