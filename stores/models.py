@@ -24,6 +24,10 @@ class Store(models.Model):
     credit_balance = models.PositiveIntegerField(default=0, editable=False)
     low_balance_threshold = models.PositiveIntegerField(default=100)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # The event types some active webhook endpoint of the store subscribes to, kept by the
+    # endpoint services. Read with the key on every try-on, so a store without endpoints pays
+    # nothing for webhooks, and one with them writes an event only for what is subscribed.
+    webhook_topics = models.JSONField(default=list, blank=True, editable=False)
 
     class Meta:
         constraints = [
@@ -215,6 +219,10 @@ class AuditEntry(models.Model):
         CUSTOMER_STATUS_CHANGED = "customer.status_changed", "Customer status changed"
         CUSTOMER_PLAN_CHANGED = "customer.plan_changed", "Customer plan changed"
         CUSTOMER_PERIOD_RESET = "customer.period_reset", "Customer period reset"
+        WEBHOOK_CREATED = "webhook.created", "Webhook endpoint added"
+        WEBHOOK_UPDATED = "webhook.updated", "Webhook endpoint changed"
+        WEBHOOK_DELETED = "webhook.deleted", "Webhook endpoint deleted"
+        WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated", "Webhook secret rotated"
 
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="audit_entries")
     action = models.CharField(max_length=32, choices=Action.choices)
@@ -236,3 +244,22 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.target} by {self.actor}"
+
+
+# The webhook outbox lives in its own module of this app (stores/webhooks/).
+from stores.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent  # noqa: E402
+
+__all__ = [
+    "PACK_VALIDITY_DAYS",
+    "ApiKey",
+    "AuditEntry",
+    "CreditLedgerEntry",
+    "CreditPack",
+    "KeyRefusal",
+    "Membership",
+    "Store",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
+]
