@@ -67,5 +67,17 @@ def statements_per_request() -> dict[str, int]:
         with CaptureQueriesContext(connection) as captured:
             assert post_track(app, body, idempotency_key).startswith("200")
         counts[mode] = sum(not q["sql"].lstrip().upper().startswith(_CONTROL) for q in captured.captured_queries)
+    # The same with an endpoint subscribed to every event: the try-on row is the outbox.
+    from stores.services import Actor
+    from stores.webhooks.services import webhook_endpoint_create
+
+    webhook_endpoint_create(store=store, url="http://127.0.0.1:9/probe", events=["*"], actor=Actor("bench"))
+    for mode in ("legacy", "per-customer"):
+        body, _ = modes[mode]
+        with CaptureQueriesContext(connection) as captured:
+            assert post_track(app, body).startswith("200")
+        counts[f"{mode}, endpoint subscribed"] = sum(
+            not q["sql"].lstrip().upper().startswith(_CONTROL) for q in captured.captured_queries
+        )
     connection.close()
     return counts

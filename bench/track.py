@@ -60,6 +60,11 @@ def parse_args() -> argparse.Namespace:
         help="connection counts for the hot store's collapse check ('' to skip)",
     )
     parser.add_argument(
+        "--webhooks",
+        action="store_true",
+        help='also run each mode with every store\'s webhook endpoint disabled, then enabled (events ["*"])',
+    )
+    parser.add_argument(
         "--config-sweep",
         default="",
         help="gunicorn configs to compare instead, e.g. sync:2,sync:4,gthread:2:4 (class:workers[:threads])",
@@ -78,6 +83,7 @@ def bench_env() -> dict[str, str]:
         "DEBUG": "false",
         "TRYON_INTERNAL_SECRET": "bench-secret",
         "ALLOWED_HOSTS": "127.0.0.1",
+        "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
         "CACHE_URL": os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/15"),
         "DJANGO_SETTINGS_MODULE": "bench.bench_settings",
         "LOG_LEVEL": "WARNING",
@@ -278,13 +284,77 @@ def main() -> int:
                 )
                 results = {(m, s): load(args, seed_file, s, m, port) for m in MODES for s in db.SIDES}
                 hot = {(n, s): load(args, seed_file, s, "hot", port, n) for n in hot_counts for s in db.SIDES}
+                if args.webhooks:
+                    hooked = webhook_compare(args, seeded, seed_file, port)
     if sweep:
         return check_books(seeded, results, env)
     print_table(results)
     print_statements(statements)
     if hot:
         print_hot(hot, hot_counts)
+    if args.webhooks:
+        print_webhooks(hooked)
+        results.update({(f"{mode}-{state}", "track"): r for (mode, state), r in hooked.items()})
+        problems = check_outbox(seeded, hooked)
+        if problems:
+            print(*problems, sep="\n")
+            return 1
     return check_books(seeded, {**results, **{(f"hot{n}", s): r for (n, s), r in hot.items()}}, env)
+
+
+# --- with and without a webhook endpoint (issue 10) --------------------------------------------
+
+_HOOK_STATES = ("no endpoint", "endpoint")
+
+
+def webhook_compare(args: argparse.Namespace, seeded: Any, seed_file: Path, port: int) -> dict[Any, Result]:
+    """Each mode on our endpoint's stores twice in a row: their endpoints disabled, then enabled
+    (subscribed to every event), so the ratio is measured side by side on one server."""
+    from django.db import connections
+
+    from stores.models import Store, WebhookEndpoint
+    from stores.services import Actor
+    from stores.webhooks.services import webhook_endpoint_create, webhook_endpoint_update
+
+    actor = Actor("bench")
+    stores = Store.objects.filter(public_id__in=[row["public_id"] for row in seeded["track"]["stores"]])
+    for store in stores:
+        webhook_endpoint_create(store=store, url="http://127.0.0.1:9/bench", events=["*"], actor=actor)
+    endpoints = list(WebhookEndpoint.objects.filter(store__in=stores).select_related("store"))
+    results: dict[Any, Result] = {}
+    for mode in MODES:
+        for state in _HOOK_STATES:
+            for endpoint in endpoints:
+                webhook_endpoint_update(endpoint=endpoint, active=state == "endpoint", actor=actor)
+            connections.close_all()
+            results[mode, state] = load(args, seed_file, "track", mode, port)
+    return results
+
+
+def print_webhooks(hooked: dict[Any, Result]) -> None:
+    print(f"\n{'mode':<9}{'stores':<14}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'req/s with/without':>20}")
+    for mode in MODES:
+        without = hooked[mode, "no endpoint"]
+        for state in _HOOK_STATES:
+            r = hooked[mode, state]
+            row = f"{mode:<9}{state:<14}{r['rps']:>9.1f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['errors']:>8}"
+            print(row + (f"{ratio(r['rps'], without['rps']):>20}" if state == "endpoint" else ""))
+
+
+def check_outbox(seeded: Any, hooked: dict[Any, Result]) -> list[str]:
+    """Every try-on debited while the endpoints were on is in the outbox once: the worker's
+    dispatch turns exactly that many into tryon.completed events."""
+    from django.utils import timezone
+
+    from stores.models import WebhookEvent
+    from stores.webhooks.worker import webhooks_dispatch
+
+    expected = sum(sum(r["ok_by_store"].values()) for (_, state), r in hooked.items() if state == "endpoint")
+    webhooks_dispatch(now=timezone.now())
+    track_stores = [row["public_id"] for row in seeded["track"]["stores"]]
+    made = WebhookEvent.objects.filter(type="tryon.completed", store__public_id__in=track_stores).count()
+    print(f"\nOutbox: {expected} try-ons debited with an endpoint on; {made} tryon.completed events made from them.")
+    return [] if made == expected else [f"OUTBOX DRIFT: expected {expected} tryon.completed events, made {made}"]
 
 
 def check_books(seeded: Any, results: dict[Any, Result], env: dict[str, str]) -> int:

@@ -5,6 +5,10 @@ from django.utils import timezone
 from genvoris.ids import PublicIdField
 from stores.models import Store
 
+MAX_MONTHLY_TRY_ONS = 1_000_000
+METADATA_MAX_KEYS = 20
+METADATA_MAX_BYTES = 4096
+
 
 class Plan(models.Model):
     public_id = PublicIdField(prefix="pln")

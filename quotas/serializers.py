@@ -9,9 +9,8 @@ from rest_framework import serializers
 
 from genvoris.fields import StrictBooleanField, StrictCharField, StrictIntegerField, UtcDateTimeField, iso_utc
 from genvoris.ids import public_id_pattern
-from quotas.models import EndCustomer, Plan, UsagePeriod
+from quotas.models import MAX_MONTHLY_TRY_ONS, METADATA_MAX_BYTES, METADATA_MAX_KEYS, EndCustomer, Plan, UsagePeriod
 from quotas.selectors import CurrentUsage
-from quotas.services import MAX_MONTHLY_TRY_ONS, METADATA_MAX_BYTES, METADATA_MAX_KEYS
 
 NAME_MESSAGE = "Must be 1 to 80 characters."
 QUOTA_MESSAGE = "Must be an integer between 1 and 1,000,000."

@@ -9,13 +9,12 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from genvoris.errors import ApiError, ErrorCode, invalid_field
-from quotas.models import EndCustomer, Plan, UsagePeriod
+from quotas.models import MAX_MONTHLY_TRY_ONS, METADATA_MAX_BYTES, METADATA_MAX_KEYS, EndCustomer, Plan, UsagePeriod
 from quotas.periods import PERIOD, window_at
 from quotas.selectors import TrackShopper
+from quotas.webhooks import customer_emit, period_rolled_emit, plan_emit
 from stores.models import AuditEntry, Store
 from stores.services import SYSTEM, Actor, audit_record
-
-MAX_MONTHLY_TRY_ONS = 1_000_000
 
 
 @transaction.atomic
@@ -43,6 +42,7 @@ def plan_create(
         actor=actor,
         detail={f: getattr(plan, f) for f in _PLAN_FIELDS},
     )
+    plan_emit(store, plan, "plan.created")
     return plan
 
 
@@ -69,6 +69,7 @@ def end_customer_create(
     )
     if plan is not None:
         _open_period(customer, plan)
+    customer_emit(customer, "end_customer.created")
     return customer
 
 
@@ -103,15 +104,25 @@ def end_customer_period_roll(*, customer: EndCustomer, now: datetime) -> bool:
     return moved == 1
 
 
+@transaction.atomic
+def _period_roll_reported(customer: EndCustomer, now: datetime) -> UsagePeriod | None:
+    """Roll the window if it ended, open the period, and report a roll this call made."""
+    rolled = end_customer_period_roll(customer=customer, now=now)
+    if customer.plan is None:
+        period = UsagePeriod.objects.filter(customer=customer, period_start=customer.period_start).first()
+    else:
+        period = _open_period(customer, customer.plan)
+    if rolled:
+        period_rolled_emit(customer, period, "renewed")
+    return period
+
+
 def usage_period_current(*, customer: EndCustomer, now: datetime) -> UsagePeriod | None:
     """The customer's period holding `now`, rolling the window and opening a period as needed.
 
     Without a plan there is nothing to count against, so no period is opened.
     """
-    end_customer_period_roll(customer=customer, now=now)
-    if customer.plan is None:
-        return UsagePeriod.objects.filter(customer=customer, period_start=customer.period_start).first()
-    return _open_period(customer, customer.plan)
+    return _period_roll_reported(customer, now)
 
 
 def usage_consume_one(*, period_id: int) -> tuple[int, int] | None:
@@ -139,8 +150,6 @@ class _Unset:
 
 
 UNSET: Any = _Unset()
-METADATA_MAX_KEYS = 20
-METADATA_MAX_BYTES = 4096
 _SCALARS = (str, int, float, bool, type(None))
 
 
@@ -195,6 +204,8 @@ def plan_update(
         actor=actor,
         detail=changes,
     )
+    disabled = "active" in changes and not plan.active
+    plan_emit(plan.store, plan, "plan.updated", *(["plan.disabled"] if disabled else []))
     return plan
 
 
@@ -292,7 +303,25 @@ def end_customer_update(
         _audit_customer(
             customer, AuditEntry.Action.CUSTOMER_PERIOD_RESET, actor, period_start=customer.period_start.isoformat()
         )
+    _customer_changes_emit(customer, changed, old_plan=old_plan, reset_period=reset_period, now=now)
     return customer
+
+
+def _customer_changes_emit(
+    customer: EndCustomer, changed: list[str], *, old_plan: str | None, reset_period: bool, now: datetime
+) -> None:
+    if changed:
+        customer_emit(customer, "end_customer.updated", changedFields=[_WIRE_NAMES[f] for f in changed])
+    if "plan" in changed:
+        customer_emit(customer, "customer.plan_changed", previousPlanId=old_plan)
+    if "status" in changed and customer.status == EndCustomer.Status.CANCELLED:
+        customer_emit(customer, "end_customer.cancelled")
+    if reset_period or ("plan" in changed and customer.plan is not None and customer.period_start == now):
+        period = UsagePeriod.objects.filter(customer=customer, period_start=customer.period_start).first()
+        period_rolled_emit(customer, period, "reset" if reset_period else "plan_changed")
+
+
+_WIRE_NAMES = {"email": "email", "status": "status", "metadata": "metadata", "plan": "planId"}
 
 
 def _customer_sent(*, email: str | None, status: str | None, metadata: Any) -> dict[str, Any]:
@@ -350,6 +379,7 @@ def end_customer_period_restart(*, customer: EndCustomer, now: datetime, actor: 
     _audit_customer(
         customer, AuditEntry.Action.CUSTOMER_PERIOD_RESET, actor, period_start=customer.period_start.isoformat()
     )
+    period_rolled_emit(customer, period, "reset")
     return period
 
 

@@ -14,6 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from genvoris.errors import invalid_field
+from genvoris.fields import iso_utc
 from stores.domains import normalize_domain_entry
 from stores.models import (
     PACK_VALIDITY_DAYS,
@@ -26,6 +27,7 @@ from stores.models import (
     Store,
 )
 from stores.selectors import api_key_hash
+from stores.webhooks.events import webhook_emit
 
 MAX_TOPUP_CREDITS = 10_000_000
 # CreditPack.price_per_credit keeps 10 digits, 4 of them decimals: a price it cannot hold exactly
@@ -265,7 +267,7 @@ def credit_topup(
         raise TopUpAlreadyApplied(first)
     now = timezone.now()
     Store.objects.filter(pk=store.pk).update(credit_balance=F("credit_balance") + credits)
-    balance = Store.objects.values_list("credit_balance", flat=True).get(pk=store.pk)
+    balance, store.webhook_topics = Store.objects.values_list("credit_balance", "webhook_topics").get(pk=store.pk)
     pack = _topup_pack_create(
         store=store,
         credits=credits,
@@ -301,7 +303,34 @@ def credit_topup(
         },
     )
     store.credit_balance = balance
+    webhook_emit(
+        store=store,
+        event_type="credit.balance_added",
+        data=lambda: {
+            "credits": credits,
+            "balance": balance,
+            "packId": pack.public_id,
+            "source": source,
+            "expiresAt": iso_utc(pack.expires_at),
+        },
+        now=now,
+    )
     return pack, balance
+
+
+def credit_low_balance_emit(*, store: Store, before: int, after: int, now: datetime, source: str = "") -> bool:
+    """`credit.low_balance` if this change took the balance below the store's threshold: once per
+    crossing (the next one needs a top-up above the threshold first). In the change's transaction."""
+    threshold = store.low_balance_threshold
+    if not after < threshold <= before:
+        return False
+    return webhook_emit(
+        store=store,
+        event_type="credit.low_balance",
+        data={"balance": after, "threshold": threshold},
+        now=now,
+        source=source,
+    )
 
 
 def _topup_of_token(store: Store, request_token: str) -> CreditPack | None:
@@ -410,4 +439,5 @@ def _expire_store_packs(*, store_id: int, now: datetime) -> tuple[int, int]:
     written_off = store.credit_balance - balance
     CreditPack.objects.filter(pk__in=[p.pk for p in due]).update(remaining=0, expired_at=now)
     Store.objects.filter(pk=store_id).update(credit_balance=F("credit_balance") - written_off)
+    credit_low_balance_emit(store=store, before=store.credit_balance, after=balance, now=now)
     return len(due), written_off

@@ -11,8 +11,13 @@ class TryonConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from stores.webhooks.worker import register_outbox_source
+        from tryon.services.webhooks import tryon_webhooks_dispatch
+
         checks.register(internal_secret_check)
         checks.register(tryon_backend_check)
+        # Committed try-ons are the outbox of the tryon.* events (tryon/services/webhooks.py).
+        register_outbox_source(tryon_webhooks_dispatch)
 
 
 def internal_secret_check(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:

@@ -23,6 +23,10 @@ class TryOnEvent(models.Model):
         END_CUSTOMER_QUOTA = "end_customer_quota"
 
     ID_PREFIX = "tro"
+    # Bits of `webhooks`: what the worker still has to report of this try-on (SPEC §7).
+    WEBHOOK_TRYON = 1  # tryon.completed or tryon.failed
+    WEBHOOK_QUOTA_WARNING = 2  # this try-on reached 80 % of the shopper's period
+    WEBHOOK_QUOTA_EXHAUSTED = 4  # this try-on used the last one, or was refused for want of one
 
     public_id = PublicIdField(prefix=ID_PREFIX)
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="tryon_events")
@@ -42,6 +46,10 @@ class TryOnEvent(models.Model):
     reason = models.CharField(max_length=32, blank=True)
     debited = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # The webhook outbox of try-ons: set in the row's own insert when the store subscribes to
+    # what happened (so the track path writes nothing extra), cleared by the worker once the
+    # events are made. Zero for every try-on of a store without endpoints.
+    webhooks = models.PositiveSmallIntegerField(default=0, db_default=0, editable=False)
 
     class Meta:
         constraints = [
@@ -59,6 +67,8 @@ class TryOnEvent(models.Model):
             models.Index(fields=["store", "created_at"], name="tryon_event_store_time_idx"),
             # Per-customer history in the portal and the API.
             models.Index(fields=["end_customer", "created_at"], name="tryon_event_customer_time_idx"),
+            # The webhook worker's outbox read: only rows still to report, so it stays tiny.
+            models.Index(fields=["id"], condition=Q(webhooks__gt=0), name="tryon_event_webhooks_due_idx"),
         ]
 
     def __str__(self) -> str:

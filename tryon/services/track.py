@@ -29,7 +29,13 @@ from quotas.sessions import SessionClaims, session_claims, session_revoked
 from stores.domains import domain_allowed, origin_host
 from stores.models import ApiKey, Store
 from stores.selectors import api_key_by_plaintext
-from stores.services import api_key_mark_used, api_key_refusal_count, credit_debit_one, credit_packs_expire
+from stores.services import (
+    api_key_mark_used,
+    api_key_refusal_count,
+    credit_debit_one,
+    credit_low_balance_emit,
+    credit_packs_expire,
+)
 from tryon.models import TryOnEvent
 from tryon.services.idempotency import (
     Answer,
@@ -42,6 +48,7 @@ from tryon.services.idempotency import (
     idempotency_stored,
 )
 from tryon.services.report import TrackReport, read_report
+from tryon.services.webhooks import signals
 
 logger = logging.getLogger("genvoris.tryon")
 
@@ -318,19 +325,27 @@ def _debit(
     # Lock order usage row → store row → pack row, the same in every transaction that takes
     # more than one of them, so concurrent try-ons queue instead of deadlocking.
     body: dict[str, Any] = {"success": True, "remaining_credits": 0, "variation_count": report.variation_count}
+    used = limit = None
     if shopper is not None:
         assert shopper.period_id is not None  # no period is a refusal (no_plan)
         consumed = usage_consume_one(period_id=shopper.period_id)
         if consumed is None:  # a concurrent try-on took the last one since step 7 read it
             used, limit = UsagePeriod.objects.values_list("used", "limit").get(pk=shopper.period_id)
             raise quota_error("quota_exhausted", {"used": used, "limit": limit})
-        body["end_customer_quota"] = shopper.figures(used=consumed[0])
+        used, limit = consumed
+        body["end_customer_quota"] = shopper.figures(used=used)
     # The event before the store row: the store's lock is the one every try-on of the store
     # queues on, so it is taken as late as possible and held for two statements and COMMIT.
-    _event(key=key, shopper=shopper, report=report, outcome=TryOnEvent.Outcome.DEBITED, now=now, debited=True)
+    outcome = TryOnEvent.Outcome.DEBITED
+    webhooks = signals(key.store.webhook_topics, outcome, used=used, limit=limit)
+    public_id = _event(
+        key=key, shopper=shopper, report=report, outcome=outcome, now=now, debited=True, webhooks=webhooks
+    )
     balance = credit_debit_one(store_id=key.store_id, now=now)
     if balance is None:
         raise credit_error()
+    # Only the one debit that crosses the threshold writes an event here: one statement, once.
+    credit_low_balance_emit(store=key.store, before=balance + 1, after=balance, now=now, source=public_id)
     body["remaining_credits"] = balance
     return _bound(binding, Answer(200, body), now)
 
@@ -339,7 +354,15 @@ def _debit(
 def _record_failed(
     *, key: ApiKey, shopper: Shopper | None, report: TrackReport, binding: Binding | None, now: datetime
 ) -> Answer:
-    _event(key=key, shopper=shopper, report=report, outcome=TryOnEvent.Outcome.FAILED, now=now)
+    outcome = TryOnEvent.Outcome.FAILED
+    _event(
+        key=key,
+        shopper=shopper,
+        report=report,
+        outcome=outcome,
+        now=now,
+        webhooks=signals(key.store.webhook_topics, outcome),
+    )
     body: dict[str, Any] = {
         "success": True,
         "remaining_credits": key.store.credit_balance,
@@ -362,7 +385,9 @@ def _record_blocked(
     """A 402 is blocked demand the merchant wants to see; it is recorded, never debited."""
     with transaction.atomic(durable=True):
         outcome = TryOnEvent.Outcome(str(error.code))
-        _event(key=key, shopper=shopper, report=report, outcome=outcome, reason=error.extra.get("reason", ""), now=now)
+        reason = error.extra.get("reason", "")
+        webhooks = signals(key.store.webhook_topics, outcome, reason=reason)
+        _event(key=key, shopper=shopper, report=report, outcome=outcome, reason=reason, now=now, webhooks=webhooks)
         answer = _bound(binding, Answer(error.status, error.body()), now)
     if error.code == ErrorCode.CREDIT_LIMIT_REACHED and key.store.credit_balance > 0:
         # The balance was held by packs past expiry that the job had not written off yet.
@@ -385,11 +410,14 @@ def _event(
     now: datetime,
     debited: bool = False,
     reason: str = "",
-) -> None:
+    webhooks: int = 0,
+) -> str:
+    """Insert the try-on's row; its public id. `webhooks` flags it for the outbox."""
+    public_id = new_id(TryOnEvent.ID_PREFIX)
     insert_row(
         TryOnEvent,
         {
-            "public_id": new_id(TryOnEvent.ID_PREFIX),
+            "public_id": public_id,
             "store_id": key.store_id,
             "api_key_id": key.pk,
             "end_customer_id": shopper.customer_id if shopper else None,
@@ -404,8 +432,10 @@ def _event(
             "reason": reason,
             "debited": debited,
             "created_at": now,
+            "webhooks": webhooks,
         },
     )
+    return public_id
 
 
 # --- idempotency and refusals -------------------------------------------------------------------
