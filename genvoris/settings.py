@@ -226,7 +226,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Genvoris API",
     "DESCRIPTION": (
         "Metered virtual try-on. `POST /api/tryon/track` is called by your try-on backend for every "
-        "try-on; `/api/v1` lets your server manage plans, customers, usage and shopper sessions. "
+        "try-on; `/api/v1` lets your server manage plans, customers, usage, shopper sessions and webhook "
+        "endpoints with their delivery logs. "
         "Every error is `{error, message, detail}` plus the fields its code defines."
     ),
     "VERSION": "1.0.0",
@@ -235,7 +236,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"EndCustomerStatus": "quotas.models.EndCustomer.Status"},
+    "ENUM_NAME_OVERRIDES": {
+        "EndCustomerStatus": "quotas.serializers.STATUS_CHOICES",
+        "WebhookDeliveryStatus": "stores.webhooks.serializers.STATUS_CHOICES",
+    },
     "SCHEMA_PATH_PREFIX": "/api",
 }
 

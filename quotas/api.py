@@ -1,6 +1,5 @@
 """/api/v1 for merchants' servers (SPEC §5, §6): plans, customers, usage, sessions."""
 
-import re
 from typing import Any
 
 from django.utils import timezone
@@ -12,7 +11,7 @@ from rest_framework.views import APIView
 from genvoris.api import error_responses, json_object, validated
 from genvoris.errors import ApiError, ErrorCode, invalid_field
 from genvoris.ids import public_id_pattern
-from genvoris.jsonbody import BoundedJSONParser
+from genvoris.pagination import page_limit, page_parameters
 from quotas import serializers as s
 from quotas.models import EndCustomer, Plan
 from quotas.selectors import (
@@ -34,9 +33,8 @@ from quotas.services import (
     plan_update,
 )
 from quotas.sessions import DEFAULT_EXPIRES_IN, JTI_TAIL_PATTERN, jwks, session_mint, session_revoke
-from stores.auth import StoreKeyAuthentication, StoreKeyRateThrottle
+from stores.auth import StoreApiView, StoreKeyRateThrottle
 from stores.models import Store
-from stores.services import Actor
 
 PAGE_LIMIT_MAX, PAGE_LIMIT_DEFAULT = 200, 50
 
@@ -62,8 +60,6 @@ JTI = OpenApiParameter(
     description="The token's `jti` claim, `{ec id}-{iat}-{random}`; a jti of another customer is 404.",
 )
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no", ""}
-# ASCII digits only: str.isdigit also takes "²", which int() refuses.
-_LIMIT = re.compile(r"[0-9]{1,3}")
 
 
 class CustomerCreateThrottle(StoreKeyRateThrottle):
@@ -72,20 +68,6 @@ class CustomerCreateThrottle(StoreKeyRateThrottle):
 
 class SessionMintThrottle(StoreKeyRateThrottle):
     scope = "session_mint"
-
-
-class StoreApiView(APIView):
-    authentication_classes = [StoreKeyAuthentication]
-    parser_classes = [BoundedJSONParser]
-
-    @property
-    def store(self) -> Store:
-        return self.request.auth.store  # type: ignore[union-attr]
-
-    @property
-    def actor(self) -> Actor:
-        """The audit trail names the key (by its visible prefix) that made the change."""
-        return Actor(f"api:{self.request.auth.prefix}")  # type: ignore[union-attr]
 
 
 def _flag(request: Request, *names: str) -> bool:
@@ -189,30 +171,21 @@ class CustomerListView(StoreApiView):
         operation_id="customers_list",
         parameters=[
             OpenApiParameter("status", str, enum=s.STATUS_CHOICES),
-            OpenApiParameter(
-                "limit",
-                {"type": "integer", "minimum": 1, "maximum": PAGE_LIMIT_MAX, "default": PAGE_LIMIT_DEFAULT},
-                description=f"Customers per page, 1 to {PAGE_LIMIT_MAX}.",
-            ),
-            OpenApiParameter(
-                "cursor",
-                {"type": "string", "pattern": f"^{CURSOR_PATTERN}$"},
-                description="next_cursor of the previous page, as given.",
+            *page_parameters(
+                "Customers", maximum=PAGE_LIMIT_MAX, default=PAGE_LIMIT_DEFAULT, cursor_pattern=CURSOR_PATTERN
             ),
         ],
         responses={200: s.CustomerPageOut, **error_responses(400, 403)},
     )
     def get(self, request: Request) -> Response:
-        limit_text = request.query_params.get("limit", str(PAGE_LIMIT_DEFAULT))
-        if not _LIMIT.fullmatch(limit_text) or not 1 <= int(limit_text) <= PAGE_LIMIT_MAX:
-            raise invalid_field("limit", f"Must be an integer from 1 to {PAGE_LIMIT_MAX}.")
+        limit = page_limit(request, maximum=PAGE_LIMIT_MAX, default=PAGE_LIMIT_DEFAULT)
         status = request.query_params.get("status") or None
         if status is not None and status.upper() not in s.STATUS_CHOICES:
             raise invalid_field("status", "Must be ACTIVE, PAUSED or CANCELLED.")
         page = end_customers_page(
             self.store,
             status=status.upper() if status else None,
-            limit=int(limit_text),
+            limit=limit,
             cursor=request.query_params.get("cursor") or None,
         )
         return Response({"data": [s.customer_json(c) for c in page.customers], "next_cursor": page.next_cursor})

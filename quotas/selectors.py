@@ -1,5 +1,3 @@
-import base64
-import binascii
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -8,6 +6,7 @@ from django.db.models import Count
 
 from genvoris.errors import ApiError, ErrorCode
 from genvoris.ids import is_public_id, storable
+from genvoris.pagination import cursor_decode, cursor_encode
 from quotas.models import EndCustomer, Plan, RevokedSession, UsagePeriod
 from quotas.periods import window_at
 from stores.models import Store
@@ -54,23 +53,6 @@ class Page:
 CURSOR_PATTERN = "ZWNf[A-Za-z0-9_-]{35}"
 
 
-def _encode_cursor(public_id: str) -> str:
-    return base64.urlsafe_b64encode(public_id.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> str:
-    """The customer id a next_cursor names; anything else (`ZWNfAA` is "ec_" and a NUL) is 400."""
-    try:
-        value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        value = ""
-    if not (value.startswith("ec_") and is_public_id(value)):
-        raise ApiError(
-            ErrorCode.INVALID_BODY, "The cursor is not valid.", fieldErrors={"cursor": ["Use next_cursor as given."]}
-        )
-    return value
-
-
 def end_customers_page(store: Store, *, status: str | None, limit: int, cursor: str | None) -> Page:
     """Keyset pagination on the immutable, unique public id: a walk sees every customer that
     existed when it started exactly once, however many are inserted meanwhile."""
@@ -78,9 +60,9 @@ def end_customers_page(store: Store, *, status: str | None, limit: int, cursor: 
     if status:
         customers = customers.filter(status=status)
     if cursor:
-        customers = customers.filter(public_id__gt=_decode_cursor(cursor))
+        customers = customers.filter(public_id__gt=cursor_decode(cursor, "ec"))
     rows = list(customers[: limit + 1])
-    next_cursor = _encode_cursor(rows[limit - 1].public_id) if len(rows) > limit else None
+    next_cursor = cursor_encode(rows[limit - 1].public_id) if len(rows) > limit else None
     return Page(customers=rows[:limit], next_cursor=next_cursor)
 
 

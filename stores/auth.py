@@ -6,12 +6,14 @@ from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
 
 from genvoris import ratelimit
 from genvoris.errors import ApiError, ErrorCode
-from stores.models import ApiKey
+from genvoris.jsonbody import BoundedJSONParser
+from stores.models import ApiKey, Store
 from stores.selectors import api_key_by_plaintext
-from stores.services import api_key_mark_used
+from stores.services import Actor, api_key_mark_used
 
 
 def store_key_from_header(authorization: str) -> ApiKey:
@@ -79,3 +81,19 @@ class StoreKeyRateThrottle(SimpleRateThrottle):
 
     def wait(self) -> float | None:
         return self.counted.retry_after if self.counted else None
+
+
+class StoreApiView(APIView):
+    """A /api/v1 view: a secret key of an active store, JSON bodies bounded by genvoris.jsonbody."""
+
+    authentication_classes = [StoreKeyAuthentication]
+    parser_classes = [BoundedJSONParser]
+
+    @property
+    def store(self) -> Store:
+        return self.request.auth.store  # type: ignore[union-attr]
+
+    @property
+    def actor(self) -> Actor:
+        """The audit trail names the key (by its visible prefix) that made the change."""
+        return Actor(f"api:{self.request.auth.prefix}")  # type: ignore[union-attr]

@@ -10,6 +10,7 @@ import schemathesis
 import yaml
 from django.core.wsgi import get_wsgi_application
 from django.test import Client
+from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from openapi_spec_validator import validate
 from schemathesis.checks import not_a_server_error
@@ -22,6 +23,7 @@ from schemathesis.specs.openapi.checks import (
 from conftest import V1, Persona, connection_kept
 from quotas.sessions import session_mint
 from quotas.tests.factories import EndCustomerFactory
+from stores.webhooks.worker import webhooks_dispatch
 
 schema = schemathesis.openapi.from_wsgi("/api/schema?format=json", get_wsgi_application())
 
@@ -34,6 +36,13 @@ PUBLISHED_PATHS = {
     "/api/v1/customers/{customer_id}/usage": {"get"},
     "/api/v1/customers/{customer_id}/sessions": {"post"},
     "/api/v1/customers/{customer_id}/sessions/{jti}": {"delete"},
+    "/api/v1/webhooks": {"get", "post"},
+    "/api/v1/webhooks/{endpoint_id}": {"get", "patch", "delete"},
+    "/api/v1/webhooks/{endpoint_id}/test": {"post"},
+    "/api/v1/webhooks/{endpoint_id}/rotate-secret": {"post"},
+    "/api/v1/webhooks/{endpoint_id}/deliveries": {"get"},
+    "/api/v1/webhooks/{endpoint_id}/deliveries/{delivery_id}": {"get"},
+    "/api/v1/webhooks/{endpoint_id}/deliveries/{delivery_id}/resend": {"post"},
 }
 
 
@@ -93,6 +102,9 @@ METADATA = {
     "additionalProperties": {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}], "nullable": True},
     "nullable": True,
 }
+ENDPOINT_ID = {"type": "string", "pattern": "^whe_[0-9a-z]{26}$"}
+DELIVERY_ID = {"type": "string", "pattern": "^whd_[0-9a-z]{26}$"}
+EVENTS_FIELD = {"type": "array", "maxItems": 16}
 EMAIL_FIELD = {"oneOf": [{"type": "string", "format": "email", "maxLength": 254}, {"type": "string", "maxLength": 0}]}
 
 # (path, method) → {parameter name: the part of its schema that bounds it} (SPEC §5, §6).
@@ -115,6 +127,26 @@ PARAMETER_BOUNDS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
         "customer_id": CUSTOMER_ID,
         "jti": {"type": "string", "pattern": "^ec_[0-9a-z]{26}-([0-9]{1,10})-([A-Za-z0-9_-]{1,64})$"},
     },
+    ("/api/v1/webhooks/{endpoint_id}", "get"): {"endpoint_id": ENDPOINT_ID},
+    ("/api/v1/webhooks/{endpoint_id}", "patch"): {"endpoint_id": ENDPOINT_ID},
+    ("/api/v1/webhooks/{endpoint_id}", "delete"): {"endpoint_id": ENDPOINT_ID},
+    ("/api/v1/webhooks/{endpoint_id}/test", "post"): {"endpoint_id": ENDPOINT_ID},
+    ("/api/v1/webhooks/{endpoint_id}/rotate-secret", "post"): {"endpoint_id": ENDPOINT_ID},
+    ("/api/v1/webhooks/{endpoint_id}/deliveries", "get"): {
+        "endpoint_id": ENDPOINT_ID,
+        "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 25},
+        "status": {"type": "string", "enum": ["dead", "failed", "pending", "succeeded"]},
+        "event_type": {"type": "string"},
+        "cursor": {"type": "string", "pattern": "^d2hkX[A-Za-z0-9_-]{35}$"},
+    },
+    ("/api/v1/webhooks/{endpoint_id}/deliveries/{delivery_id}", "get"): {
+        "endpoint_id": ENDPOINT_ID,
+        "delivery_id": DELIVERY_ID,
+    },
+    ("/api/v1/webhooks/{endpoint_id}/deliveries/{delivery_id}/resend", "post"): {
+        "endpoint_id": ENDPOINT_ID,
+        "delivery_id": DELIVERY_ID,
+    },
 }
 # (path, method) → {body field: the part of its schema that bounds it}.
 BODY_BOUNDS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
@@ -135,6 +167,18 @@ BODY_BOUNDS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
     },
     # Any integer is taken and clamped to 60–3600 (SPEC §5): a range would refuse what the server takes.
     ("/api/v1/customers/{customer_id}/sessions", "post"): {"expires_in": {"type": "integer"}},
+    ("/api/v1/webhooks", "post"): {
+        "url": {"type": "string", "minLength": 1, "maxLength": 2048},
+        "events": EVENTS_FIELD,
+        "description": {"type": "string", "maxLength": 200},
+        "secret": {"type": "string", "minLength": 24, "maxLength": 128},
+    },
+    ("/api/v1/webhooks/{endpoint_id}", "patch"): {
+        "url": {"type": "string", "minLength": 1, "maxLength": 2048},
+        "events": EVENTS_FIELD,
+        "description": {"type": "string", "maxLength": 200},
+        "active": {"type": "boolean"},
+    },
 }
 # Inputs the server bounds and the schema does not say so, left to the module that documents them.
 KNOWN_GAPS: set[tuple[str, str, str]] = set()
@@ -169,12 +213,12 @@ def states(schema: dict[str, Any], bounds: dict[str, Any]) -> bool:
     )
 
 
-def is_bounded(schema: dict[str, Any]) -> bool:
+def is_bounded(schema: dict[str, Any], document: dict[str, Any]) -> bool:
     """Whether a client following `schema` can only send a value of a size the server takes."""
     if "enum" in schema or schema.get("type") == "boolean":
         return True
     if "oneOf" in schema or "anyOf" in schema:
-        return all(is_bounded(option) for option in schema.get("oneOf", schema.get("anyOf")))
+        return all(is_bounded(option, document) for option in schema.get("oneOf", schema.get("anyOf")))
     pattern = schema.get("pattern", "")
     match schema.get("type"):
         case "string":
@@ -184,6 +228,8 @@ def is_bounded(schema: dict[str, Any]) -> bool:
             return "minimum" in schema and "maximum" in schema
         case "object":
             return "maxProperties" in schema
+        case "array":
+            return "maxItems" in schema and is_bounded(resolve(document, schema.get("items", {})), document)
     return False
 
 
@@ -207,7 +253,7 @@ def test_every_input_is_bounded(client: Client) -> None:
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             inputs = {**parameters_of(operation), **body_of(document, operation)}
-            unbounded |= {(path, method, name) for name, field in inputs.items() if not is_bounded(field)}
+            unbounded |= {(path, method, name) for name, field in inputs.items() if not is_bounded(field, document)}
     assert unbounded - KNOWN_GAPS == {("/api/v1/customers/{customer_id}/sessions", "post", "expires_in")}
 
 
@@ -278,18 +324,33 @@ def test_blank_text_is_refused_and_the_schema_says_so(client: Client, api: V1) -
 
 
 @pytest.mark.django_db
-def test_the_ids_the_server_hands_out_match_the_patterns_it_states(client: Client, api: V1, owner: Persona) -> None:
-    parameters = {name: field for fields in PARAMETER_BOUNDS.values() for name, field in fields.items()}
+def test_the_ids_the_server_hands_out_match_the_patterns_it_states(
+    client: Client, api: V1, owner: Persona, settings: Any
+) -> None:
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
     EndCustomerFactory(store=owner.store)  # a second customer, so the first page has a next_cursor
-    cursor = api.get("/customers", limit=1).json()["next_cursor"]
+    endpoint = api.post("/webhooks", {"url": "http://127.0.0.1:9/hook", "events": ["plan.created"]}).json()["id"]
+    api.post("/plans", {"name": "One", "monthlyTryOns": 5})
+    api.post("/plans", {"name": "Two", "monthlyTryOns": 5})  # two deliveries, so a next_cursor
+    webhooks_dispatch(now=timezone.now())
+    deliveries = api.get(f"/webhooks/{endpoint}/deliveries", limit=1).json()
+    customers, webhooks = ("/api/v1/customers", "get"), ("/api/v1/webhooks/{endpoint_id}/deliveries", "get")
     issued = {
-        "plan_id": owner.plan.public_id,
-        "customer_id": owner.customer.public_id,
-        "jti": session_mint(customer=owner.customer).jti,
-        "cursor": cursor,
+        (("/api/v1/plans/{plan_id}", "get"), "plan_id"): owner.plan.public_id,
+        (("/api/v1/customers/{customer_id}", "get"), "customer_id"): owner.customer.public_id,
+        (("/api/v1/customers/{customer_id}/sessions/{jti}", "delete"), "jti"): session_mint(
+            customer=owner.customer
+        ).jti,
+        (customers, "cursor"): api.get("/customers", limit=1).json()["next_cursor"],
+        (webhooks, "endpoint_id"): endpoint,
+        (webhooks, "cursor"): deliveries["next_cursor"],
+        (("/api/v1/webhooks/{endpoint_id}/deliveries/{delivery_id}", "get"), "delivery_id"): deliveries["data"][0][
+            "id"
+        ],
     }
-    for name, value in issued.items():
-        schema_of = parameters[name]
+    for (operation, name), value in issued.items():
+        schema_of = PARAMETER_BOUNDS[operation][name]
+        assert value, (operation, name)
         if "pattern" in schema_of:
             assert re.search(schema_of["pattern"], value), (name, value)
         assert len(value) <= schema_of.get("maxLength", len(value)), name

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F, Min
@@ -137,8 +138,12 @@ def _claim_one(
 
 def envelope(event: WebhookEvent) -> bytes:
     """The body every attempt of every delivery of the event carries, byte for byte."""
-    body = {"id": event.public_id, "type": event.type, "created": int(event.created_at.timestamp()), "data": event.data}
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(envelope_json(event), separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def envelope_json(event: WebhookEvent) -> dict[str, Any]:
+    """The envelope of SPEC §7, as the receiver gets it."""
+    return {"id": event.public_id, "type": event.type, "created": int(event.created_at.timestamp()), "data": event.data}
 
 
 def signing_secrets(endpoint: WebhookEndpoint, now: datetime) -> list[str]:
