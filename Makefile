@@ -35,6 +35,9 @@ run: $(VENV)/.runtime .env
 	@echo ""
 	@echo "Serving on http://$(HOST)  (admin: http://$(HOST)/admin/)"
 	@echo "Demo storefront: http://$(HOST)/demo/  (try a product on; watch the credits go down)"
+	@echo "Webhooks are delivered by a worker started beside the server (Ctrl-C stops both)."
+	@$(BIN)/python manage.py deliver_webhooks & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/python manage.py runserver $(HOST)
 
 test: $(VENV)/.dev

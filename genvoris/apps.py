@@ -10,7 +10,7 @@ class GenvorisConfig(AppConfig):
         from django.contrib import admin
 
         from genvoris.admin import guard_changelists
-        from genvoris.checks import shared_cache_check
+        from genvoris.checks import shared_cache_check, webhook_targets_check
         from genvoris.ids import PublicIdConverter
 
         # Here rather than in a URLconf: the portal URLs of every app use it, and a converter may
@@ -20,3 +20,4 @@ class GenvorisConfig(AppConfig):
         # admin module, so every ModelAdmin (Django's and django-axes' too) is registered by now.
         guard_changelists(admin.site)
         checks.register(shared_cache_check)
+        checks.register(webhook_targets_check, checks.Tags.security, deploy=True)

@@ -36,3 +36,17 @@ def shared_cache_check(app_configs: Any, **kwargs: Any) -> list[checks.CheckMess
             )
         ]
     return []
+
+
+def webhook_targets_check(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    """`check --deploy`: endpoints allowed to name private addresses could reach this network."""
+    if not settings.WEBHOOK_ALLOW_PRIVATE_URLS:
+        return []
+    return [
+        checks.Warning(
+            "WEBHOOK_ALLOW_PRIVATE_URLS is true: a merchant's webhook endpoint may be plain http and name "
+            "loopback, private or cloud-metadata addresses, so deliveries can reach this network.",
+            hint="Set WEBHOOK_ALLOW_PRIVATE_URLS=false outside development.",
+            id="genvoris.W003",
+        )
+    ]

@@ -11,3 +11,5 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
 WHITENOISE_USE_FINDERS = True  # serve app static files without collectstatic
+# Production's rule whatever a local .env says; the tests that deliver to 127.0.0.1 lift it themselves.
+WEBHOOK_ALLOW_PRIVATE_URLS = False

@@ -43,3 +43,15 @@ def test_manage_py_check_tells_the_operator_what_to_set(settings: Any) -> None:
     assert "WEB_CONCURRENCY is 4" in err.getvalue()
     assert "CACHE_URL=redis://" in err.getvalue()
     assert isinstance(next(m for m in run_checks() if m.id == "genvoris.W001"), checks.Warning)
+
+
+@pytest.mark.parametrize(("allowed", "ids"), [(True, ["genvoris.W003"]), (False, [])])
+def test_check_deploy_warns_when_webhooks_may_reach_private_addresses(
+    settings: Any, allowed: bool, ids: list[str]
+) -> None:
+    settings.CACHES = {"default": LOCMEM}
+    settings.WEB_CONCURRENCY = 1
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = allowed
+    found = [m.id for m in run_checks(include_deployment_checks=True) if m.id and m.id.startswith("genvoris.")]
+    assert found == ids
+    assert "genvoris.W003" not in ours()  # a development setting: only `check --deploy` mentions it
