@@ -16,7 +16,8 @@ import quotas.portal_urls
 import stores.portal_urls
 import tryon.portal_urls
 from conftest import Persona
-from stores.models import Store
+from stores.models import Store, WebhookDelivery, WebhookEndpoint
+from stores.tests.receiver import receiving
 from tryon.demo import demo_seed
 from tryon.models import TryOnEvent
 from tryon.tests.factories import TryOnEventFactory
@@ -115,7 +116,48 @@ def test_the_portal_runs_under_the_strict_policy(page: Any, watch: Watch, owner:
     watch.visited.add("portal-key-create")
     watch.visit(reverse("portal-key-revoke", args=[store, owner.key.public_id]), "portal-key-revoke")
 
-    assert portal_route_names() - NOT_PAGES == watch.visited - {""}
+    assert portal_route_names() - NOT_PAGES - webhook_route_names() == watch.visited - {""}
+
+
+def webhook_route_names() -> set[str]:
+    return {name for name in portal_route_names() if name.startswith("portal-webhook")}
+
+
+def test_the_webhook_pages_run_under_the_strict_policy(page: Any, watch: Watch, owner: Persona, settings: Any) -> None:
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True  # the receiver listens on 127.0.0.1
+    store = owner.store.public_id
+    watch.visit("/accounts/login/")
+    sign_in_to_portal(page, owner)
+    with receiving() as receiver:
+        watch.visit(reverse("portal-webhooks", args=[store]), "portal-webhooks")
+        page.get_by_label("Endpoint URL").fill(receiver.url)
+        page.get_by_role("button", name="Add endpoint").click()
+        page.get_by_role("button", name="Copy").click()
+        expect(page.get_by_role("button", name="Copied")).to_be_visible()
+        page.get_by_role("button", name="Send test ping").click()
+        expect(page.locator(".messages")).to_contain_text("Test ping delivered")
+        watch.visited |= {"portal-webhook-create", "portal-webhook", "portal-webhook-test"}
+    endpoint = WebhookEndpoint.objects.get(store=owner.store)
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    delivery.status = WebhookDelivery.Status.DEAD
+    delivery.save(update_fields=["status"])
+    ids = [store, endpoint.public_id]
+    watch.visit(reverse("portal-webhook-delivery", args=[*ids, delivery.public_id]), "portal-webhook-delivery")
+    page.get_by_role("button", name="Resend delivery").click()
+    expect(page.locator(".messages")).to_contain_text("Delivery queued again")
+    watch.visit(reverse("portal-webhook", args=ids))
+    page.get_by_role("button", name="Disable").click()
+    page.get_by_role("button", name="Enable").click()
+    watch.visited |= {"portal-webhook-delivery-resend", "portal-webhook-disable", "portal-webhook-enable"}
+    watch.visit(reverse("portal-webhook-edit", args=ids), "portal-webhook-edit")
+    watch.visit(reverse("portal-webhook-rotate", args=ids), "portal-webhook-rotate")
+    page.get_by_role("button", name="Rotate secret").click()
+    expect(page.get_by_test_id("new-secret")).to_be_visible()
+    watch.visit(reverse("portal-webhook-delete", args=ids), "portal-webhook-delete")
+    page.get_by_role("button", name="Delete endpoint").click()
+    expect(page.locator(".messages")).to_contain_text("deleted")
+
+    assert webhook_route_names() == watch.visited - {""}
 
 
 def test_the_admin_runs_under_the_strict_policy(page: Any, watch: Watch, owner: Persona) -> None:

@@ -295,5 +295,9 @@ def test_every_portal_route_is_covered_by_an_access_test() -> None:
         "portal-keys", "portal-key-create", "portal-key-revoke", "portal-credits",
         "portal-plans", "portal-plan-edit", "portal-plan-disable", "portal-plan-enable",
         "portal-overview", "portal-events", "portal-events-csv", "portal-products", "portal-customers",
+        # stores/tests/test_webhooks_portal.py
+        "portal-webhooks", "portal-webhook-create", "portal-webhook", "portal-webhook-edit",
+        "portal-webhook-disable", "portal-webhook-enable", "portal-webhook-delete", "portal-webhook-rotate",
+        "portal-webhook-test", "portal-webhook-delivery", "portal-webhook-delivery-resend",
     }  # fmt: skip
     assert names == covered

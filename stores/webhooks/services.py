@@ -170,10 +170,10 @@ def webhook_secret_rotate(*, endpoint: WebhookEndpoint, actor: Actor, now: datet
     endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
     secret = new_secret()
     endpoint.previous_secret, endpoint.secret = endpoint.secret, secret
-    endpoint.previous_secret_expires_at = now + ROTATION_GRACE
+    endpoint.previous_secret_expires_at = expires = now + ROTATION_GRACE
     endpoint.updated_at = now
     endpoint.save(update_fields=["previous_secret", "secret", "previous_secret_expires_at", "updated_at"])
-    _audit(endpoint, AuditEntry.Action.WEBHOOK_SECRET_ROTATED, actor, previous_valid_until=now.isoformat())
+    _audit(endpoint, AuditEntry.Action.WEBHOOK_SECRET_ROTATED, actor, previous_valid_until=expires.isoformat())
     return secret
 
 
