@@ -14,6 +14,7 @@ import pytest
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from quotas.models import EndCustomer, Plan
 from quotas.sessions import session_mint
@@ -222,3 +223,25 @@ def sqlite_db(migrated_template: Path, tmp_path: Path) -> Path:
     from stores.tests.test_commands import copy_database
 
     return copy_database(migrated_template, tmp_path)
+
+
+# Transaction control is not work: statement budgets count everything else.
+_CONTROL = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE", "ROLLBACK")
+
+
+@pytest.fixture
+def at_most() -> Callable[[int], Any]:
+    """`with at_most(n) as statements:` fails when the block runs more than n statements (BEGIN,
+    COMMIT and savepoints not counted); `statements` holds them afterwards."""
+
+    @contextmanager
+    def budget(limit: int) -> Iterator[list[str]]:
+        with CaptureQueriesContext(connection) as captured:
+            statements: list[str] = []
+            yield statements
+        statements += [
+            q["sql"] for q in captured.captured_queries if not q["sql"].lstrip().upper().startswith(_CONTROL)
+        ]
+        assert len(statements) <= limit, f"{len(statements)} statements > {limit}:\n" + "\n".join(statements)
+
+    return budget

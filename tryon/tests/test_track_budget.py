@@ -5,41 +5,25 @@ SAVEPOINT, RELEASE, ROLLBACK), which the spec does not count and which differs b
 enclosing transaction and production's durable one.
 """
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 from unittest import mock
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from conftest import Persona, Track
 from quotas import sessions
 from quotas.services import end_customer_update
 from quotas.sessions import session_revoke
+from stores.models import WebhookEvent
+from stores.services import Actor, store_update
+from stores.webhooks.services import webhook_endpoint_create
 from tryon.models import TryOnEvent
 
 pytestmark = pytest.mark.django_db
 
-_CONTROL = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE", "ROLLBACK")
-
 Budget = Callable[[int], Any]
-
-
-@pytest.fixture
-def at_most() -> Callable[[int], Any]:
-    @contextmanager
-    def budget(limit: int) -> Iterator[list[str]]:
-        with CaptureQueriesContext(connection) as captured:
-            statements: list[str] = []
-            yield statements
-        statements += [
-            q["sql"] for q in captured.captured_queries if not q["sql"].lstrip().upper().startswith(_CONTROL)
-        ]
-        assert len(statements) <= limit, f"{len(statements)} statements > {limit}:\n" + "\n".join(statements)
-
-    return budget
+ACTOR = Actor("test")
 
 
 @pytest.fixture
@@ -122,3 +106,36 @@ class TestRefusals:
         end_customer_update(customer=owner.customer, status="PAUSED", now=owner.customer.updated_at)
         with at_most(3):
             assert track({"api_key": owner.secret, "end_customer_token": token}).status_code == 402
+
+
+@pytest.fixture
+def star_endpoint(owner: Persona, settings: Any) -> None:
+    """An endpoint subscribed to every event: `tryon.*` rides on the committed `TryOnEvent` row
+    (the outbox), so the debit writes nothing more for it."""
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    webhook_endpoint_create(store=owner.store, url="https://127.0.0.1:9/genvoris", events=["*"], actor=ACTOR)
+    owner.refresh()
+
+
+@pytest.mark.usefixtures("star_endpoint", "warm")
+class TestWithAnEndpoint:
+    def test_legacy_still_costs_four(self, owner: Persona, track: Track, at_most: Budget) -> None:
+        with at_most(4):
+            assert track({"api_key": owner.secret}).status_code == 200
+
+    def test_per_customer_still_costs_six(self, owner: Persona, track: Track, at_most: Budget) -> None:
+        token = owner.token()
+        with at_most(6):
+            assert track({"api_key": owner.secret, "end_customer_token": token}).status_code == 200
+
+    def test_the_debit_that_crosses_the_threshold_costs_one_more(
+        self, owner: Persona, track: Track, at_most: Budget
+    ) -> None:
+        store_update(store=owner.store, low_balance_threshold=owner.store.credit_balance)
+        owner.refresh()
+        with at_most(5) as statements:
+            assert track({"api_key": owner.secret}).status_code == 200
+        assert WebhookEvent.objects.filter(store=owner.store, type="credit.low_balance").count() == 1
+        with at_most(4):  # the next debit is below the threshold already: nothing to emit
+            assert track({"api_key": owner.secret}).status_code == 200
+        assert any("INSERT" in sql.upper() and "webhook" in sql.lower() for sql in statements)
