@@ -277,3 +277,7 @@ TRYON_TRACK_URL = env.str("TRYON_TRACK_URL", default="")
 TRYON_GENERATOR = env.str("TRYON_GENERATOR", default="tryon.generators.CompositeGenerator")
 # Generations per client address per minute: each one costs CPU before any check can refuse it.
 TRYON_GENERATE_PER_MINUTE = env.int("TRYON_GENERATE_PER_MINUTE", default=30)
+# Status answers read from the database (cache misses) per client address and key a minute, on the
+# public paths (GET /status, POST /api/tryon/status). A plugin's proxy asks from one address for
+# all its shoppers, hence generous; cached answers are not counted.
+STATUS_PER_MINUTE = env.int("STATUS_PER_MINUTE", default=600)

@@ -16,11 +16,13 @@ from quotas import serializers as s
 from quotas.models import EndCustomer, Plan
 from quotas.selectors import (
     CURSOR_PATTERN,
+    SESSION_CURSOR_PATTERN,
     current_usage,
     end_customer_of,
     end_customers_page,
     plan_of,
     plans_of,
+    sessions_page,
     usage_periods_of,
 )
 from quotas.services import (
@@ -37,6 +39,9 @@ from stores.auth import StoreApiView, StoreKeyRateThrottle
 from stores.models import Store
 
 PAGE_LIMIT_MAX, PAGE_LIMIT_DEFAULT = 200, 50
+# A customer rarely has more than a few live sessions; a page of 100 lists nearly all at once, and
+# a busy integration minting per page view pages through the rest.
+SESSION_PAGE_MAX, SESSION_PAGE_DEFAULT = 200, 100
 
 # The path, query and body bounds the views enforce, stated in the schema, so that a client
 # generated from it never sends what the server refuses (genvoris/tests/test_schema.py).
@@ -276,15 +281,40 @@ class CustomerUsageView(StoreApiView):
 # --- sessions -------------------------------------------------------------------------------
 
 
-class SessionMintView(StoreApiView):
-    throttle_classes = [SessionMintThrottle]
+class SessionsView(StoreApiView):
+    def get_throttles(self) -> list[Any]:
+        return [SessionMintThrottle()] if self.request.method == "POST" else []
+
+    @extend_schema(
+        operation_id="sessions_list",
+        parameters=[
+            CUSTOMER_ID,
+            *page_parameters(
+                "Sessions",
+                maximum=SESSION_PAGE_MAX,
+                default=SESSION_PAGE_DEFAULT,
+                cursor_pattern=SESSION_CURSOR_PATTERN,
+            ),
+        ],
+        responses={200: s.SessionListOut, **error_responses(400, 403, 404)},
+        description="The customer's unexpired sessions, newest first, revoked ones included. Tokens themselves "
+        "are never stored, so never returned.",
+    )
+    def get(self, request: Request, customer_id: str) -> Response:
+        customer = end_customer_of(self.store, customer_id)
+        limit = page_limit(request, maximum=SESSION_PAGE_MAX, default=SESSION_PAGE_DEFAULT)
+        page = sessions_page(
+            customer, now=timezone.now(), limit=limit, cursor=request.query_params.get("cursor") or None
+        )
+        return Response({"data": [s.session_record_json(x) for x in page.sessions], "next_cursor": page.next_cursor})
 
     @extend_schema(
         operation_id="sessions_create",
         parameters=[CUSTOMER_ID],
         request=s.SessionIn,
         responses={200: s.SessionOut, **error_responses(400, 403, 404, 429)},
-        description="Mints a session JWT for the shopper's browser (the widget's data-end-customer-token).",
+        description="Mints a session JWT for the shopper's browser (the widget's data-end-customer-token) "
+        "and records the session (its jti, never the token).",
     )
     def post(self, request: Request, customer_id: str) -> Response:
         customer = end_customer_of(self.store, customer_id)
@@ -316,7 +346,8 @@ class SessionRevokeView(StoreApiView):
         operation_id="sessions_revoke",
         parameters=[CUSTOMER_ID, JTI],
         responses={200: s.RevokedOut, **error_responses(403, 404)},
-        description="Revokes one token; revoking it again is the same. The token then fails at the track endpoint.",
+        description="Revokes one minted token; revoking it again is the same. The token then fails at the track "
+        "endpoint. A jti never minted for this customer is 404.",
     )
     def delete(self, request: Request, customer_id: str, jti: str) -> Response:
         revoked = session_revoke(customer=end_customer_of(self.store, customer_id), jti=jti)

@@ -118,12 +118,36 @@ class SigningKey(models.Model):
         return f"{self.kid} ({self.status})"
 
 
-class RevokedSession(models.Model):
+class ShopperSession(models.Model):
+    """A session token minted for a shopper (SPEC §5, §14): its jti, when it was issued and
+    expires, and whether it was revoked. The token itself is never stored.
+
+    Only minted tokens have a row, so revoking a made-up jti finds nothing (404) and writes
+    nothing: the table holds at most what the mint budget allowed in a token's lifetime.
+    """
+
     jti = models.CharField(max_length=200, unique=True)
-    customer = models.ForeignKey(EndCustomer, on_delete=models.CASCADE, related_name="revoked_sessions")
-    # After this the token is expired anyway, so the row may be pruned.
-    expires_at = models.DateTimeField(db_index=True)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    customer = models.ForeignKey(EndCustomer, on_delete=models.CASCADE, related_name="sessions")
+    issued_at = models.DateTimeField()  # the token's iat
+    expires_at = models.DateTimeField()  # its exp; the row may be pruned once this (and leeway) passed
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=F("issued_at")), name="quotas_shoppersession_expires_after_issue"
+            )
+        ]
+        indexes = [
+            # GET /api/v1/customers/{id}/sessions: a customer's recent sessions, newest first.
+            models.Index(fields=["customer", "issued_at"], name="quotas_session_customer_idx"),
+            # prune_expired: sessions past their token's life.
+            models.Index(fields=["expires_at"], name="quotas_session_expires_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.jti
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None

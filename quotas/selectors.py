@@ -1,14 +1,18 @@
+import base64
+import binascii
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from genvoris.errors import ApiError, ErrorCode
 from genvoris.ids import is_public_id, storable
 from genvoris.pagination import cursor_decode, cursor_encode
-from quotas.models import EndCustomer, Plan, RevokedSession, UsagePeriod
+from quotas.models import EndCustomer, Plan, ShopperSession, UsagePeriod
 from quotas.periods import window_at
+from quotas.sessions import MAX_EXPIRES_IN, jti_issued_at
 from stores.models import Store
 
 
@@ -114,7 +118,7 @@ class TrackShopper:
 # Revocation is read whatever the customer lookup finds: SPEC §3 checks it (step 5) before the
 # token's store (step 6) and its customer (step 7). `limit` is a keyword in SQL, hence quoted.
 _TRACK_SHOPPER_SQL = """
-    SELECT EXISTS (SELECT 1 FROM {revoked} r WHERE r.jti = %s),
+    SELECT EXISTS (SELECT 1 FROM {session} r WHERE r.jti = %s AND r.revoked_at IS NOT NULL),
            c.id, c.status, c.plan_id IS NOT NULL, c.period_end <= %s, u.id, u.{limit}, u.used
     FROM (SELECT 1) AS one
     LEFT JOIN {customer} c ON c.public_id = %s AND c.store_id = %s
@@ -125,7 +129,7 @@ _TRACK_SHOPPER_SQL = """
 def track_shopper(*, jti: str, customer_public_id: str, store_id: int, now: datetime) -> TrackShopper:
     """The token's revocation, its customer, the customer's current period and its figures."""
     sql = _TRACK_SHOPPER_SQL.format(
-        revoked=RevokedSession._meta.db_table,
+        session=ShopperSession._meta.db_table,
         customer=EndCustomer._meta.db_table,
         period=UsagePeriod._meta.db_table,
         limit=connection.ops.quote_name("limit"),
@@ -145,3 +149,121 @@ def track_shopper(*, jti: str, customer_public_id: str, store_id: int, now: date
         limit=limit or 0,
         used=used or 0,
     )
+
+
+# --- sessions ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionPage:
+    sessions: list[ShopperSession]
+    next_cursor: str | None
+
+
+def sessions_page(customer: EndCustomer, *, now: datetime, limit: int, cursor: str | None) -> SessionPage:
+    """The customer's unexpired sessions, newest first (by iat, then jti), `limit` a page.
+
+    The cursor is the last jti given, which carries its own iat, so the next page is one keyset
+    read. Unexpired tokens were all issued within the longest lifetime, so the read is a short
+    range of the (customer, issued_at) index however many sessions the customer ever had.
+    """
+    sessions = ShopperSession.objects.filter(
+        customer=customer, issued_at__gt=now - timedelta(seconds=MAX_EXPIRES_IN), expires_at__gt=now
+    ).order_by("-issued_at", "-jti")
+    if cursor:
+        after_jti = _session_cursor_decode(customer, cursor)
+        after_iat = jti_issued_at(customer.public_id, after_jti)
+        sessions = sessions.filter(Q(issued_at__lt=after_iat) | Q(issued_at=after_iat, jti__lt=after_jti))
+    rows = list(sessions[: limit + 1])
+    next_cursor = cursor_encode(rows[limit - 1].jti) if len(rows) > limit else None
+    return SessionPage(sessions=rows[:limit], next_cursor=next_cursor)
+
+
+# What cursor_encode makes of a jti: its bytes in unpadded URL-safe base64, "ec_" always "ZWNf".
+SESSION_CURSOR_PATTERN = "ZWNf[A-Za-z0-9_-]{1,200}"
+
+
+def _session_cursor_decode(customer: EndCustomer, cursor: str) -> str:
+    try:
+        jti = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        jti = ""
+    if jti_issued_at(customer.public_id, jti) is None:
+        raise ApiError(
+            ErrorCode.INVALID_BODY, "The cursor is not valid.", fieldErrors={"cursor": ["Use next_cursor as given."]}
+        )
+    return jti
+
+
+# --- status (SPEC §15) --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StatusShopper:
+    """A session token's revocation, its customer and the customer's current figures, read in one
+    statement for the status answer (which never writes, so an ended window is not rolled)."""
+
+    revoked: bool
+    found: bool  # False: no such customer in this store
+    external_id: str = ""
+    status: str = ""
+    plan_name: str | None = None
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+    used: int = 0
+    limit: int = 0
+
+
+# Like _TRACK_SHOPPER_SQL, the revocation is read whatever the customer lookup finds.
+_STATUS_SHOPPER_SQL = """
+    SELECT EXISTS (SELECT 1 FROM {session} r WHERE r.jti = %s AND r.revoked_at IS NOT NULL),
+           c.id, c.external_id, c.status, p.name, p.monthly_try_ons, c.period_start, c.period_end,
+           u.used, u.{limit}
+    FROM (SELECT 1) AS one
+    LEFT JOIN {customer} c ON c.public_id = %s AND c.store_id = %s
+    LEFT JOIN {plan} p ON p.id = c.plan_id
+    LEFT JOIN {period} u ON u.customer_id = c.id AND u.period_start = c.period_start
+"""
+
+
+def status_shopper(*, jti: str, customer_public_id: str, store_id: int, now: datetime) -> StatusShopper:
+    """What a status answer says of a token's shopper; the figures as `current_usage` has them."""
+    sql = _STATUS_SHOPPER_SQL.format(
+        session=ShopperSession._meta.db_table,
+        customer=EndCustomer._meta.db_table,
+        plan=Plan._meta.db_table,
+        period=UsagePeriod._meta.db_table,
+        limit=connection.ops.quote_name("limit"),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [jti, customer_public_id, store_id])
+        revoked, customer_id, external_id, status, plan_name, plan_quota, start, end, used, limit = cursor.fetchone()
+    if customer_id is None:
+        return StatusShopper(revoked=bool(revoked), found=False)
+    start, end = _datetime(start), _datetime(end)
+    window_start, window_end = window_at(start, end, now)
+    if window_start != start or used is None:  # the window rolled, or no period was opened in it
+        used, limit = 0, plan_quota or 0
+    return StatusShopper(
+        revoked=bool(revoked),
+        found=True,
+        external_id=external_id,
+        status=status,
+        plan_name=plan_name,
+        period_start=window_start,
+        period_end=window_end,
+        used=used,
+        limit=limit,
+    )
+
+
+_PERIOD_END = EndCustomer._meta.get_field("period_end")
+
+
+def _datetime(value: Any) -> datetime:
+    """A datetime column read by raw SQL, converted as the ORM would (SQLite returns text)."""
+    column = _PERIOD_END.get_col(EndCustomer._meta.db_table)
+    for convert in connection.ops.get_db_converters(column):
+        value = convert(value, column, connection)
+    assert isinstance(value, datetime)
+    return value

@@ -9,7 +9,15 @@ from rest_framework import serializers
 
 from genvoris.fields import StrictBooleanField, StrictCharField, StrictIntegerField, UtcDateTimeField, iso_utc
 from genvoris.ids import public_id_pattern
-from quotas.models import MAX_MONTHLY_TRY_ONS, METADATA_MAX_BYTES, METADATA_MAX_KEYS, EndCustomer, Plan, UsagePeriod
+from quotas.models import (
+    MAX_MONTHLY_TRY_ONS,
+    METADATA_MAX_BYTES,
+    METADATA_MAX_KEYS,
+    EndCustomer,
+    Plan,
+    ShopperSession,
+    UsagePeriod,
+)
 from quotas.selectors import CurrentUsage
 
 NAME_MESSAGE = "Must be 1 to 80 characters."
@@ -78,9 +86,11 @@ class CustomerPageOut(serializers.Serializer):
 
 
 class UsagePlanOut(serializers.Serializer):
+    """Resource casing inside the snake_case usage payload, as the published SDKs read it (SPEC §14)."""
+
     id = serializers.CharField()
     name = serializers.CharField()
-    monthly_try_ons = serializers.IntegerField()
+    monthlyTryOns = serializers.IntegerField()
 
 
 class CurrentOut(serializers.Serializer):
@@ -123,6 +133,18 @@ class SessionOut(serializers.Serializer):
     customer = SessionCustomerOut()
 
 
+class SessionRecordOut(serializers.Serializer):
+    jti = serializers.CharField()
+    issued_at = serializers.IntegerField(help_text="Unix seconds (the token's iat).")
+    expires_at = serializers.IntegerField(help_text="Unix seconds (the token's exp).")
+    revoked = serializers.BooleanField()
+
+
+class SessionListOut(serializers.Serializer):
+    data = SessionRecordOut(many=True, help_text="Unexpired sessions, newest first.")  # type: ignore[assignment]
+    next_cursor = serializers.CharField(allow_null=True)
+
+
 class RevokedData(serializers.Serializer):
     jti = serializers.CharField()
     revoked = serializers.BooleanField()
@@ -144,13 +166,22 @@ def period_json(period: UsagePeriod) -> dict[str, Any]:
     return PeriodOut(period).data
 
 
+def session_record_json(session: ShopperSession) -> dict[str, Any]:
+    return {
+        "jti": session.jti,
+        "issued_at": int(session.issued_at.timestamp()),
+        "expires_at": int(session.expires_at.timestamp()),
+        "revoked": session.revoked,
+    }
+
+
 def usage_json(customer: EndCustomer, current: CurrentUsage, history: list[UsagePeriod]) -> dict[str, Any]:
     plan = customer.plan
     ok = customer.status == EndCustomer.Status.ACTIVE and plan is not None and current.used < current.limit
     return {
         "customer_id": customer.public_id,
         "external_id": customer.external_id,
-        "plan": {"id": plan.public_id, "name": plan.name, "monthly_try_ons": plan.monthly_try_ons} if plan else None,
+        "plan": {"id": plan.public_id, "name": plan.name, "monthlyTryOns": plan.monthly_try_ons} if plan else None,
         "status": customer.status,
         "period_start": iso_utc(current.period_start),
         "period_end": iso_utc(current.period_end),

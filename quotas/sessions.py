@@ -20,7 +20,7 @@ from django.utils import timezone
 from jwt.algorithms import RSAAlgorithm
 
 from genvoris.errors import ApiError, ErrorCode
-from quotas.models import EndCustomer, RevokedSession, SigningKey
+from quotas.models import EndCustomer, ShopperSession, SigningKey
 
 MIN_EXPIRES_IN = 60
 MAX_EXPIRES_IN = 3600
@@ -193,13 +193,21 @@ def session_mint(*, customer: EndCustomer, expires_in: int = DEFAULT_EXPIRES_IN)
         "jti": jti,
     }
     token = jwt.encode(claims, _private_key(key), algorithm="RS256", headers={"kid": key.kid, "typ": "JWT"})
+    # Recorded before the token is handed out, so every token in a shopper's hands has its row
+    # (listed, revocable); the token itself is never stored.
+    ShopperSession.objects.create(
+        jti=jti,
+        customer=customer,
+        issued_at=datetime.fromtimestamp(iat, tz=UTC),
+        expires_at=datetime.fromtimestamp(iat + expires_in, tz=UTC),
+    )
     return MintedSession(token=token, jti=jti, expires_in=expires_in, expires_at=iat + expires_in)
 
 
 def session_verify(token: str, *, now: datetime | None = None) -> SessionClaims:
     """Verify a session token (SPEC §3 step 5), revocation included."""
     claims = session_claims(token, now=now or timezone.now())
-    if RevokedSession.objects.filter(jti=claims.jti).exists():
+    if ShopperSession.objects.filter(jti=claims.jti, revoked_at__isnull=False).exists():
         raise session_revoked()
     return claims
 
@@ -250,18 +258,25 @@ def session_revoked() -> ApiError:
     return _invalid("The token has been revoked.")
 
 
-def session_revoke(*, customer: EndCustomer, jti: str) -> RevokedSession:
-    """Revoke one token of this customer; revoking twice is the same as once."""
-    issued_at = _jti_issued_at(customer, jti)
-    if issued_at is None:
-        raise ApiError(ErrorCode.NOT_FOUND, "No session with that jti for this customer.")
-    revoked, _ = RevokedSession.objects.get_or_create(
-        # A token cannot outlive its iat + the longest lifetime, and verification refuses an iat in
-        # the future, so a jti claiming a later iat needs no row kept beyond now + that lifetime.
-        jti=jti,
-        defaults={"customer": customer, "expires_at": min(issued_at, timezone.now()) + RETIRE_GRACE},
+def session_revoke(*, customer: EndCustomer, jti: str, now: datetime | None = None) -> ShopperSession:
+    """Revoke one minted token of this customer; revoking twice is the same as once.
+
+    A jti that was never minted for this customer is 404 and writes nothing: no row can be made
+    from a made-up id.
+    """
+    session = (
+        ShopperSession.objects.filter(customer=customer, jti=jti).first()
+        if jti_issued_at(customer.public_id, jti) is not None
+        else None
     )
-    return revoked
+    if session is None:
+        raise ApiError(ErrorCode.NOT_FOUND, "No session with that jti for this customer.")
+    if session.revoked_at is None:
+        revoked_at = now or timezone.now()
+        # Conditional, so two revocations racing keep the first one's time.
+        ShopperSession.objects.filter(pk=session.pk, revoked_at__isnull=True).update(revoked_at=revoked_at)
+        session.revoked_at = revoked_at
+    return session
 
 
 # After `{ec id}-`: ASCII digits (str.isdigit also takes "²", which int() refuses), ten at most so
@@ -271,13 +286,17 @@ JTI_TAIL_PATTERN = "([0-9]{1,10})-([A-Za-z0-9_-]{1,64})"
 _JTI_TAIL = re.compile(JTI_TAIL_PATTERN)
 
 
-def _jti_issued_at(customer: EndCustomer, jti: str) -> datetime | None:
-    """jti is `{ec id}-{iat}-{random}`, so it names its customer and when it was issued."""
-    prefix = f"{customer.public_id}-"
+def jti_issued_at(customer_public_id: str, jti: str) -> datetime | None:
+    """jti is `{ec id}-{iat}-{random}`, so it names its customer and when it was issued; None
+    when it is no jti of that customer's shape (it then names no session, unasked)."""
+    prefix = f"{customer_public_id}-"
     match = _JTI_TAIL.fullmatch(jti[len(prefix) :]) if jti.startswith(prefix) else None
     return datetime.fromtimestamp(int(match[1]), tz=UTC) if match else None
 
 
-def revoked_sessions_prune(*, now: datetime | None = None) -> int:
-    deleted, _ = RevokedSession.objects.filter(expires_at__lt=now or timezone.now()).delete()
+def sessions_prune(*, now: datetime | None = None) -> int:
+    """Delete the sessions whose token can no longer verify (its exp plus the leeway has passed):
+    a revocation is kept exactly as long as it can matter."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=LEEWAY_SECONDS)
+    deleted, _ = ShopperSession.objects.filter(expires_at__lt=cutoff).delete()
     return deleted

@@ -9,6 +9,6 @@ urlpatterns = [
     path("api/v1/customers", api.CustomerListView.as_view(), name="v1-customers"),
     path("api/v1/customers/<str:customer_id>", api.CustomerDetailView.as_view(), name="v1-customer"),
     path("api/v1/customers/<str:customer_id>/usage", api.CustomerUsageView.as_view(), name="v1-customer-usage"),
-    path("api/v1/customers/<str:customer_id>/sessions", api.SessionMintView.as_view(), name="v1-sessions"),
+    path("api/v1/customers/<str:customer_id>/sessions", api.SessionsView.as_view(), name="v1-sessions"),
     path("api/v1/customers/<str:customer_id>/sessions/<str:jti>", api.SessionRevokeView.as_view(), name="v1-session"),
 ]

@@ -1,11 +1,14 @@
 from django.urls import path, re_path
 
-from tryon import backend, demo_views, widget
+from tryon import backend, demo_views, status_api, widget
 from tryon.api import TrackView
 
 urlpatterns = [
     path("api/tryon/track", TrackView.as_view(), name="tryon-track"),
     path("api/tryon/generate", backend.generate_view, name="tryon-generate"),
+    path("api/tryon/status", status_api.WidgetStatusView.as_view(), name="tryon-status"),
+    path("api/v1/status", status_api.StoreStatusView.as_view(), name="v1-status"),
+    path("status", status_api.PublicStatusView.as_view(), name="status"),
     path("widget.js", widget.widget_latest, name="tryon-widget"),
     re_path(r"^widget-(?P<version>\d+\.\d+\.\d+)\.js$", widget.widget_pinned, name="tryon-widget-pinned"),
     path("widget-hash", widget.widget_hash, name="tryon-widget-hash"),

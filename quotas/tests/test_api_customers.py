@@ -201,7 +201,8 @@ class TestUsage:
             "history",
         }
         assert data["customer_id"] == owner.customer.public_id
-        assert data["plan"] == {"id": owner.plan.public_id, "name": owner.plan.name, "monthly_try_ons": 10}
+        # Resource casing inside the snake_case payload, as the published SDKs read it (SPEC §14).
+        assert data["plan"] == {"id": owner.plan.public_id, "name": owner.plan.name, "monthlyTryOns": 10}
         assert data["current"] == {"used": 3, "limit": 10, "remaining": 7, "ok": True}
         assert len(data["history"]) == 1
 

@@ -1,11 +1,15 @@
 """/api/v1 sessions, authentication, tenant isolation, rate limits and the layer-2 flow over HTTP."""
 
+from datetime import timedelta
+
 import jwt
 import pytest
+import time_machine
 from django.test import Client
+from django.utils import timezone
 
 from conftest import V1, Persona, Track
-from quotas.models import EndCustomer, Plan, RevokedSession
+from quotas.models import EndCustomer, Plan, ShopperSession
 from quotas.tests.test_api_plans import assert_error
 from stores.models import Store
 from stores.services import SYSTEM, api_key_revoke, store_suspend
@@ -59,13 +63,116 @@ class TestSessions:
             response = api.delete(f"/customers/{owner.customer.public_id}/sessions/{jti}")
             assert response.status_code == 200
             assert response.json() == {"jti": jti, "revoked": True, "data": {"jti": jti, "revoked": True}}
-        assert RevokedSession.objects.filter(jti=jti).count() == 1
+        assert ShopperSession.objects.filter(jti=jti, revoked_at__isnull=False).count() == 1
 
     def test_revoking_another_customers_jti_is_404(self, api: V1, owner: Persona) -> None:
         other = api.post("/customers", {"externalId": "other", "planId": owner.plan.public_id}).json()
         jti = jwt.decode(owner.token(), options={"verify_signature": False})["jti"]
         assert_error(api.delete(f"/customers/{other['id']}/sessions/{jti}"), 404, "not_found")
-        assert not RevokedSession.objects.exists()
+        assert not ShopperSession.objects.filter(revoked_at__isnull=False).exists()
+
+
+def _jti(token: str) -> str:
+    return str(jwt.decode(token, options={"verify_signature": False})["jti"])
+
+
+class TestSessionList:
+    """GET /api/v1/customers/{id}/sessions (SPEC §14): recorded sessions, never tokens."""
+
+    def mint_at(self, api: V1, customer: str, when: object, **body: int) -> dict:
+        with time_machine.travel(when, tick=False):
+            return api.post(f"/customers/{customer}/sessions", body or None).json()
+
+    def test_newest_first_with_their_times_and_revocation(self, api: V1, owner: Persona) -> None:
+        start = timezone.now().replace(microsecond=0)
+        minted = [self.mint_at(api, owner.customer.external_id, start + timedelta(seconds=i)) for i in range(3)]
+        jtis = [_jti(m["token"]) for m in minted]
+        assert api.delete(f"/customers/{owner.customer.public_id}/sessions/{jtis[1]}").status_code == 200
+        with time_machine.travel(start + timedelta(seconds=5), tick=False):
+            response = api.get(f"/customers/{owner.customer.external_id}/sessions")
+        assert response.status_code == 200
+        body = response.json()
+        assert body == {
+            "data": [
+                {
+                    "jti": jtis[i],
+                    "issued_at": int(start.timestamp()) + i,
+                    "expires_at": minted[i]["expires_at"],
+                    "revoked": i == 1,
+                }
+                for i in (2, 1, 0)
+            ],
+            "next_cursor": None,
+        }
+        assert not any(m["token"] in response.content.decode() for m in minted)
+
+    def test_expired_sessions_are_not_listed(self, api: V1, owner: Persona) -> None:
+        start = timezone.now()
+        self.mint_at(api, owner.customer.public_id, start, expires_in=60)
+        live = self.mint_at(api, owner.customer.public_id, start, expires_in=3600)
+        with time_machine.travel(start + timedelta(seconds=61), tick=False):
+            data = api.get(f"/customers/{owner.customer.public_id}/sessions").json()["data"]
+        assert [row["jti"] for row in data] == [_jti(live["token"])]
+
+    def test_pages_walk_every_session_once(self, api: V1, owner: Persona) -> None:
+        start = timezone.now().replace(microsecond=0)
+        # Two mints a second: the order within a second is by jti, and the cursor keeps it.
+        minted = [self.mint_at(api, owner.customer.public_id, start + timedelta(seconds=i // 2)) for i in range(5)]
+        seen: list[str] = []
+        cursor = None
+        with time_machine.travel(start + timedelta(seconds=3), tick=False):
+            for _ in range(5):
+                params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+                page = api.get(f"/customers/{owner.customer.public_id}/sessions", **params).json()
+                seen += [row["jti"] for row in page["data"]]
+                cursor = page["next_cursor"]
+                if cursor is None:
+                    break
+        assert sorted(seen) == sorted(_jti(m["token"]) for m in minted)
+        assert len(seen) == 5
+
+    @pytest.mark.parametrize(
+        "params", [{"limit": "0"}, {"limit": "201"}, {"limit": "x"}, {"cursor": "ZWNfAA"}, {"cursor": "!!"}]
+    )
+    def test_bad_paging_is_400(self, api: V1, owner: Persona, params: dict[str, str]) -> None:
+        response = api.get(f"/customers/{owner.customer.public_id}/sessions", **params)
+        assert set(params) <= set(assert_error(response, 400, "invalid_body")["fieldErrors"])
+
+    def test_a_cursor_of_another_customer_is_400(self, api: V1, owner: Persona) -> None:
+        other = api.post("/customers", {"externalId": "other", "planId": owner.plan.public_id}).json()
+        for _ in range(2):
+            api.post(f"/customers/{other['id']}/sessions")
+        cursor = api.get(f"/customers/{other['id']}/sessions", limit=1).json()["next_cursor"]
+        assert cursor
+        response = api.get(f"/customers/{owner.customer.public_id}/sessions", cursor=cursor)
+        assert_error(response, 400, "invalid_body")
+
+    def test_another_stores_customer_is_404(self, outsider_api: V1, owner: Persona) -> None:
+        owner.token()
+        assert_error(outsider_api.get(f"/customers/{owner.customer.public_id}/sessions"), 404, "not_found")
+        assert_error(outsider_api.get(f"/customers/{owner.customer.external_id}/sessions"), 404, "not_found")
+
+    def test_a_publishable_key_is_403(self, client: Client, owner: Persona) -> None:
+        publishable = V1(client, owner.publishable.plaintext)  # type: ignore[attr-defined]
+        assert_error(publishable.get(f"/customers/{owner.customer.public_id}/sessions"), 403, "insufficient_scope")
+
+    def test_listing_is_not_counted_against_the_mint_budget(self, api: V1, owner: Persona) -> None:
+        from quotas.api import SessionMintThrottle
+
+        original = SessionMintThrottle.THROTTLE_RATES
+        SessionMintThrottle.THROTTLE_RATES = {**original, "session_mint": "1/hour"}
+        try:
+            path = f"/customers/{owner.customer.public_id}/sessions"
+            assert [api.get(path).status_code for _ in range(3)] == [200, 200, 200]
+            assert [api.post(path).status_code for _ in range(2)] == [200, 429]
+        finally:
+            SessionMintThrottle.THROTTLE_RATES = original
+
+    def test_revoking_a_jti_never_minted_is_404_and_stores_nothing(self, api: V1, owner: Persona) -> None:
+        made_up = f"{owner.customer.public_id}-{int(timezone.now().timestamp())}-madeUp123"
+        assert_error(api.delete(f"/customers/{owner.customer.public_id}/sessions/{made_up}"), 404, "not_found")
+        assert not ShopperSession.objects.exists()
+        assert api.get(f"/customers/{owner.customer.public_id}/sessions").json()["data"] == []
 
 
 class TestAuthentication:
@@ -110,6 +217,7 @@ class TestTenantIsolation:
             outsider_api.delete(f"/customers/{customer}"),
             outsider_api.get(f"/customers/{customer}/usage"),
             outsider_api.post(f"/customers/{customer}/sessions"),
+            outsider_api.get(f"/customers/{customer}/sessions"),
             outsider_api.delete(f"/customers/{customer}/sessions/{jti}"),
         ]:
             assert_error(response, 404, "not_found")
@@ -117,7 +225,7 @@ class TestTenantIsolation:
         assert customer not in [c["id"] for c in outsider_api.get("/customers", limit=200).json()["data"]]
         assert Plan.objects.get(pk=owner.plan.pk).name != "stolen"
         assert EndCustomer.objects.get(pk=owner.customer.pk).status == "ACTIVE"
-        assert not RevokedSession.objects.exists()
+        assert not ShopperSession.objects.filter(revoked_at__isnull=False).exists()
 
     def test_upserting_the_same_external_id_makes_a_separate_customer(self, owner: Persona, outsider_api: V1) -> None:
         response = outsider_api.post("/customers", {"externalId": owner.customer.external_id})

@@ -27,15 +27,14 @@ from jwt.algorithms import RSAAlgorithm
 from conftest import Persona, Track
 from genvoris.errors import ApiError, ErrorCode
 from quotas import sessions
-from quotas.models import EndCustomer, RevokedSession, SigningKey, UsagePeriod
+from quotas.models import EndCustomer, ShopperSession, SigningKey, UsagePeriod
 from quotas.sessions import (
-    RETIRE_GRACE,
     _private_key,
     jwks,
-    revoked_sessions_prune,
     session_mint,
     session_revoke,
     session_verify,
+    sessions_prune,
     signing_key_active,
     signing_key_rotate,
 )
@@ -651,36 +650,65 @@ class TestJwks:
 # --- revoke and prune -------------------------------------------------------------------------
 
 
+class TestMintRecords:
+    def test_a_mint_records_the_session_and_never_the_token(self, owner: Persona) -> None:
+        minted = session_mint(customer=owner.customer, expires_in=600)
+        claims = jwt.decode(minted.token, options={"verify_signature": False})
+        row = ShopperSession.objects.get()
+        assert (row.jti, row.customer, row.revoked_at) == (minted.jti, owner.customer, None)
+        assert (row.issued_at.timestamp(), row.expires_at.timestamp()) == (claims["iat"], claims["exp"])
+        stored = [str(v) for v in ShopperSession.objects.values_list().get()]
+        assert not any(minted.token in value or minted.token.split(".")[2] in value for value in stored)
+
+    def test_each_mint_is_its_own_session(self, owner: Persona) -> None:
+        minted = {session_mint(customer=owner.customer).jti for _ in range(3)}
+        assert set(ShopperSession.objects.values_list("jti", flat=True)) == minted
+
+    def test_an_inactive_customer_gets_no_row(self, owner: Persona) -> None:
+        EndCustomer.objects.filter(pk=owner.customer.pk).update(status="PAUSED")
+        owner.customer.refresh_from_db()
+        with raises_api_error(ErrorCode.CUSTOMER_INACTIVE):
+            session_mint(customer=owner.customer)
+        assert not ShopperSession.objects.exists()
+
+
 class TestRevoke:
-    def test_revoke_records_the_natural_expiry(self, owner: Persona) -> None:
+    def test_revoke_marks_the_minted_session(self, owner: Persona) -> None:
         minted = session_mint(customer=owner.customer)
-        revoked = session_revoke(customer=owner.customer, jti=minted.jti)
-        iat = jwt.decode(minted.token, options={"verify_signature": False})["iat"]
-        assert (revoked.jti, revoked.customer) == (minted.jti, owner.customer)
-        assert revoked.expires_at == datetime.fromtimestamp(iat, tz=UTC) + RETIRE_GRACE
-        # The row outlives every token that jti could belong to, leeway included.
-        assert revoked.expires_at.timestamp() >= iat + sessions.MAX_EXPIRES_IN + sessions.LEEWAY_SECONDS
+        when = datetime(2030, 1, 1, tzinfo=UTC)
+        revoked = session_revoke(customer=owner.customer, jti=minted.jti, now=when)
+        assert (revoked.jti, revoked.customer, revoked.revoked) == (minted.jti, owner.customer, True)
+        assert ShopperSession.objects.get().revoked_at == when
+        # The row lives as long as the token itself (plus the leeway, see the prune tests).
+        assert revoked.expires_at.timestamp() == minted.expires_at
 
     def test_revoking_twice_is_the_same_as_once(self, owner: Persona) -> None:
         minted = session_mint(customer=owner.customer)
         first = session_revoke(customer=owner.customer, jti=minted.jti)
         second = session_revoke(customer=owner.customer, jti=minted.jti)
-        assert first.pk == second.pk
-        assert RevokedSession.objects.count() == 1
+        assert (first.pk, first.revoked_at) == (second.pk, second.revoked_at)
+        assert ShopperSession.objects.get().revoked_at == first.revoked_at
 
     def test_a_jti_of_another_customer_is_not_found(self, owner: Persona, sibling: EndCustomer) -> None:
         minted = session_mint(customer=owner.customer)
         with raises_api_error(ErrorCode.NOT_FOUND) as caught:
             session_revoke(customer=sibling, jti=minted.jti)
         assert caught.value.status == 404
-        assert not RevokedSession.objects.exists()
+        assert not ShopperSession.objects.filter(revoked_at__isnull=False).exists()
         assert session_verify(minted.token).jti == minted.jti
 
     def test_a_jti_of_another_stores_customer_is_not_found(self, owner: Persona, outsider: Persona) -> None:
         minted = session_mint(customer=outsider.customer)
         with raises_api_error(ErrorCode.NOT_FOUND):
             session_revoke(customer=owner.customer, jti=minted.jti)
-        assert not RevokedSession.objects.exists()
+        assert not ShopperSession.objects.filter(revoked_at__isnull=False).exists()
+
+    def test_a_well_formed_jti_never_minted_is_not_found_and_writes_nothing(self, owner: Persona) -> None:
+        """The first release stored a row for any well-formed jti: unbounded rows from made-up ids."""
+        for i in range(5):
+            with raises_api_error(ErrorCode.NOT_FOUND):
+                session_revoke(customer=owner.customer, jti=f"{owner.customer.public_id}-{int(time.time())}-made{i}")
+        assert not ShopperSession.objects.exists()
 
     @pytest.mark.parametrize(
         "tail",
@@ -696,7 +724,7 @@ class TestRevoke:
             "²-x",  # a digit to str.isdigit, not to int()
             "١٢٣-x",  # Arabic-Indic digits
             "999999999999-x",  # past year 9999
-            "253402300799-x",  # the last second of year 9999: + the grace overflows
+            "253402300799-x",  # the last second of year 9999
             "123-\u0000",  # PostgreSQL text cannot hold NUL
             "123-x\u0000y",
             "123-" + "x" * 300,
@@ -705,38 +733,43 @@ class TestRevoke:
     def test_malformed_jti_is_not_found(self, owner: Persona, tail: str) -> None:
         with raises_api_error(ErrorCode.NOT_FOUND):
             session_revoke(customer=owner.customer, jti=f"{owner.customer.public_id}-{tail}")
-        assert not RevokedSession.objects.exists()
+        assert not ShopperSession.objects.exists()
 
     @pytest.mark.parametrize("jti", ["", "garbage", "ec_x-123-y", " ", "\u0000"])
     def test_jti_without_the_customer_prefix_is_not_found(self, owner: Persona, jti: str) -> None:
         with raises_api_error(ErrorCode.NOT_FOUND):
             session_revoke(customer=owner.customer, jti=jti)
 
-    def test_prune_deletes_only_rows_past_their_expiry(self, owner: Persona) -> None:
+
+class TestPrune:
+    def test_prune_deletes_only_rows_past_their_expiry_and_the_leeway(self, owner: Persona) -> None:
         now = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
+        leeway = timedelta(seconds=sessions.LEEWAY_SECONDS)
         for name, expires_at in [
             ("long-gone", now - timedelta(days=3)),
-            ("just-gone", now - timedelta(seconds=1)),
-            ("exactly-now", now),
+            ("just-gone", now - leeway - timedelta(seconds=1)),
+            ("in-the-leeway", now - leeway),
             ("still-live", now + timedelta(seconds=1)),
         ]:
-            RevokedSession.objects.create(jti=name, customer=owner.customer, expires_at=expires_at)
-        assert revoked_sessions_prune(now=now) == 2
-        assert set(RevokedSession.objects.values_list("jti", flat=True)) == {"exactly-now", "still-live"}
-        assert revoked_sessions_prune(now=now) == 0
+            ShopperSession.objects.create(
+                jti=name, customer=owner.customer, issued_at=expires_at - timedelta(minutes=15), expires_at=expires_at
+            )
+        assert sessions_prune(now=now) == 2
+        assert set(ShopperSession.objects.values_list("jti", flat=True)) == {"in-the-leeway", "still-live"}
+        assert sessions_prune(now=now) == 0
 
     def test_a_pruned_token_stays_refused_because_it_has_expired(self, owner: Persona, post_token: Any) -> None:
         minted = session_mint(customer=owner.customer, expires_in=3600)
-        revoked = session_revoke(customer=owner.customer, jti=minted.jti)
-        with time_machine.travel(revoked.expires_at + timedelta(seconds=1), tick=False):
-            assert revoked_sessions_prune() == 1
+        session_revoke(customer=owner.customer, jti=minted.jti)
+        with at(minted.expires_at + sessions.LEEWAY_SECONDS + 1):
+            assert sessions_prune() == 1
             assert_refused(post_token(minted.token), owner)
 
     def test_prune_keeps_a_revocation_while_its_token_can_still_verify(self, owner: Persona) -> None:
         minted = session_mint(customer=owner.customer, expires_in=3600)
         session_revoke(customer=owner.customer, jti=minted.jti)
         with at(minted.expires_at + sessions.LEEWAY_SECONDS - 1):
-            assert revoked_sessions_prune() == 0
+            assert sessions_prune() == 0
             with raises_api_error(ErrorCode.INVALID_SESSION_TOKEN) as caught:
                 session_verify(minted.token)
             assert "revoked" in caught.value.detail
@@ -746,16 +779,3 @@ def test_published_keys_carry_use_but_not_key_ops(db: None) -> None:
     from quotas.sessions import jwks
 
     assert all("key_ops" not in key and key["use"] == "sig" for key in jwks()["keys"])
-
-
-def test_a_revocation_is_never_kept_beyond_the_longest_token_lifetime(owner: Persona) -> None:
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from quotas.models import RevokedSession
-    from quotas.sessions import RETIRE_GRACE, session_revoke
-
-    revoked = session_revoke(customer=owner.customer, jti=f"{owner.customer.public_id}-9999999999-abc")
-    assert revoked.expires_at <= timezone.now() + RETIRE_GRACE + timedelta(seconds=1)
-    assert RevokedSession.objects.count() == 1
