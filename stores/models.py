@@ -3,6 +3,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Length
+from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 from django.utils import timezone
 
 from genvoris.ids import PublicIdField
@@ -80,10 +82,17 @@ class ApiKey(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The whole key, for publishable keys only: they are public by design (every page with the
+    # widget shows them), and the Integration page prints the store's exact snippet. Secret keys
+    # keep nothing but their hash; publishable keys made before this field have it empty.
+    public_value = models.CharField(max_length=100, blank=True, editable=False)
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=Q(kind__in=["secret", "publishable"]), name="stores_apikey_kind_valid")
+            models.CheckConstraint(condition=Q(kind__in=["secret", "publishable"]), name="stores_apikey_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(kind="publishable") | Q(public_value=""), name="stores_apikey_public_value_publishable_only"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -223,6 +232,7 @@ class AuditEntry(models.Model):
         WEBHOOK_UPDATED = "webhook.updated", "Webhook endpoint changed"
         WEBHOOK_DELETED = "webhook.deleted", "Webhook endpoint deleted"
         WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated", "Webhook secret rotated"
+        BUTTON_DESIGN_UPDATED = "button_design.updated", "Button design changed"
 
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="audit_entries")
     action = models.CharField(max_length=32, choices=Action.choices)
@@ -246,6 +256,84 @@ class AuditEntry(models.Model):
         return f"{self.get_action_display()} {self.target} by {self.actor}"
 
 
+BUTTON_LABEL_MAX = 20
+
+
+class ButtonDesign(models.Model):
+    """How the widget draws the buttons it renders itself (SPEC §17). A store without a row has
+    the defaults; the row is made by the first change. The database holds every bound."""
+
+    class Icon(models.TextChoices):
+        NONE = "none"
+        CAMERA = "camera"
+        SPARKLES = "sparkles"
+        SHIRT = "shirt"
+        EYE = "eye"
+        WAND = "wand"
+
+    class Position(models.TextChoices):
+        INLINE = "inline"
+        FLOATING_RIGHT = "floating-right"
+        FLOATING_LEFT = "floating-left"
+
+    LABEL_MAX = BUTTON_LABEL_MAX
+    # Each field by its published name (SPEC §17: the API, the public endpoint and the portal
+    # form all use these) → the model's attribute.
+    FIELDS = {
+        "label": "label",
+        "icon": "icon",
+        "borderRadius": "border_radius",
+        "fontSize": "font_size",
+        "paddingX": "padding_x",
+        "paddingY": "padding_y",
+        "position": "position",
+        "showOnCards": "show_on_cards",
+    }
+    RANGES = {"borderRadius": (0, 40), "fontSize": (10, 24), "paddingX": (4, 60), "paddingY": (4, 40)}
+
+    store = models.OneToOneField(Store, on_delete=models.CASCADE, primary_key=True, related_name="button_design")
+    label = models.CharField(max_length=BUTTON_LABEL_MAX, default="Try On")
+    icon = models.CharField(max_length=16, choices=Icon.choices, default=Icon.SPARKLES)
+    border_radius = models.PositiveSmallIntegerField(default=8)
+    font_size = models.PositiveSmallIntegerField(default=14)
+    padding_x = models.PositiveSmallIntegerField(default=20)
+    padding_y = models.PositiveSmallIntegerField(default=10)
+    position = models.CharField(max_length=16, choices=Position.choices, default=Position.INLINE)
+    show_on_cards = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=GreaterThanOrEqual(Length("label"), 1) & LessThanOrEqual(Length("label"), BUTTON_LABEL_MAX),
+                name="stores_buttondesign_label_length",
+            ),
+            models.CheckConstraint(
+                condition=Q(icon__in=["none", "camera", "sparkles", "shirt", "eye", "wand"]),
+                name="stores_buttondesign_icon_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(position__in=["inline", "floating-right", "floating-left"]),
+                name="stores_buttondesign_position_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(border_radius__gte=0, border_radius__lte=40), name="stores_buttondesign_border_radius_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(font_size__gte=10, font_size__lte=24), name="stores_buttondesign_font_size_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(padding_x__gte=4, padding_x__lte=60), name="stores_buttondesign_padding_x_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(padding_y__gte=4, padding_y__lte=40), name="stores_buttondesign_padding_y_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Button design of {self.store_id}: {self.label!r}"
+
+
 # The webhook outbox lives in its own module of this app (stores/webhooks/).
 from stores.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent  # noqa: E402
 
@@ -253,6 +341,7 @@ __all__ = [
     "PACK_VALIDITY_DAYS",
     "ApiKey",
     "AuditEntry",
+    "ButtonDesign",
     "CreditLedgerEntry",
     "CreditPack",
     "KeyRefusal",

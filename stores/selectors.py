@@ -1,12 +1,18 @@
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Max, QuerySet, Sum
 
-from stores.models import ApiKey, CreditLedgerEntry, CreditPack, KeyRefusal, Store
+from genvoris import ratelimit
+from stores.models import ApiKey, ButtonDesign, CreditLedgerEntry, CreditPack, KeyRefusal, Store
+
+logger = logging.getLogger("genvoris.stores")
 
 
 def api_key_hash(plaintext: str) -> str:
@@ -108,6 +114,13 @@ def api_keys_of(store: Store) -> list[ApiKey]:
     return list(ApiKey.objects.filter(store=store).order_by("-active", "-created_at", "-id"))
 
 
+def publishable_keys_of(store: Store) -> list[ApiKey]:
+    """The store's usable publishable keys, newest first: the ones a snippet can carry."""
+    return list(
+        ApiKey.objects.filter(store=store, kind=ApiKey.Kind.PUBLISHABLE, active=True).order_by("-created_at", "-id")
+    )
+
+
 @dataclass(frozen=True)
 class KeyRefusalRow:
     key: ApiKey
@@ -140,3 +153,95 @@ def key_refusals_of(store: Store, *, now: datetime) -> list[KeyRefusalRow]:
         )
         for row in rows
     ]
+
+
+# --- the button design (SPEC §17) ----------------------------------------------------------------
+
+
+def button_design_of(store: Store) -> ButtonDesign:
+    """The store's design; the defaults (unsaved) if it never changed one."""
+    return ButtonDesign.objects.filter(store=store).first() or ButtonDesign(store=store)
+
+
+def button_design_json(design: ButtonDesign) -> dict[str, Any]:
+    """The design by its published names, as the API, the public endpoint and the widget read it."""
+    return {name: getattr(design, attribute) for name, attribute in ButtonDesign.FIELDS.items()}
+
+
+def button_design_defaults() -> dict[str, Any]:
+    return button_design_json(ButtonDesign())
+
+
+def button_design_of_publishable_key(plaintext: str) -> dict[str, Any]:
+    """The design of the store of an active publishable key, in one statement; the defaults for
+    any other text (a secret key, a revoked or unknown key, or a store that never changed it)."""
+    if not plaintext.startswith(ApiKey.PREFIXES[ApiKey.Kind.PUBLISHABLE]) or len(plaintext) > 100:
+        return button_design_defaults()
+    attributes = list(ButtonDesign.FIELDS.values())
+    rows = list(
+        ButtonDesign.objects.filter(
+            store__api_keys__key_hash=api_key_hash(plaintext),
+            store__api_keys__kind=ApiKey.Kind.PUBLISHABLE,
+            store__api_keys__active=True,
+        )
+        .order_by()
+        .values_list(*attributes)[:1]
+    )
+    if not rows:
+        return button_design_defaults()
+    return dict(zip(ButtonDesign.FIELDS, rows[0], strict=True))
+
+
+# The public endpoint (stores.api.widget_button_design) keeps each key's answer this long, as
+# browsers and CDNs do (Cache-Control: max-age), and limits the database reads of one address.
+PUBLIC_DESIGN_TTL_SECONDS = 60
+PUBLIC_DESIGN_READS_PER_MINUTE = 120
+
+
+@dataclass(frozen=True)
+class PublicDesign:
+    data: dict[str, Any]
+    # False for an answer that is not the store's for certain (the defaults served to a limited
+    # address, or while the database is away): it must not be kept by any cache.
+    cacheable: bool = True
+
+
+def _public_design_key(key_hash: str) -> str:
+    return f"button-design:{key_hash}"
+
+
+def public_button_design(plaintext: str, *, ip: str) -> PublicDesign:
+    """What GET /api/widget/button-design answers: never an error.
+
+    Known answers come from the cache (no statement); a miss costs one statement and counts
+    against the caller's address. Past PUBLIC_DESIGN_READS_PER_MINUTE misses a minute, an
+    address gets the defaults, uncacheable, without a read: so a flood of made-up keys costs the
+    database nothing, while shoppers behind that address still get the designs already cached.
+    """
+    if not plaintext.startswith(ApiKey.PREFIXES[ApiKey.Kind.PUBLISHABLE]) or len(plaintext) > 100:
+        return PublicDesign(button_design_defaults())  # a secret key or junk: nothing is read
+    cache_key = _public_design_key(api_key_hash(plaintext))
+    try:
+        cached = cache.get(cache_key)
+    except Exception:  # the cache is away: read the database (bounded by its own limits)
+        logger.warning("cache unreachable; reading the button design from the database", exc_info=True)
+        cached = None
+    if isinstance(cached, dict):
+        return PublicDesign(cached)
+    counted = ratelimit.hit(f"button-design:{ip}", PUBLIC_DESIGN_READS_PER_MINUTE, 60)
+    if counted is not None and counted.over_limit:
+        return PublicDesign(button_design_defaults(), cacheable=False)
+    data = button_design_of_publishable_key(plaintext)
+    try:
+        cache.set(cache_key, data, PUBLIC_DESIGN_TTL_SECONDS)
+    except Exception:
+        logger.warning("cache unreachable; the button design is not kept", exc_info=True)
+    return PublicDesign(data)
+
+
+def public_button_design_forget(key_hashes: list[str]) -> None:
+    """Drop the kept answers of these keys (after a design change): the next read is fresh."""
+    try:
+        cache.delete_many([_public_design_key(h) for h in key_hashes])
+    except Exception:
+        logger.warning("cache unreachable; kept button designs expire within a minute", exc_info=True)

@@ -2,6 +2,8 @@
 
 import logging
 import secrets
+import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -13,20 +15,21 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from genvoris.errors import invalid_field
+from genvoris.errors import ApiError, ErrorCode, invalid_field
 from genvoris.fields import iso_utc
 from stores.domains import normalize_domain_entry
 from stores.models import (
     PACK_VALIDITY_DAYS,
     ApiKey,
     AuditEntry,
+    ButtonDesign,
     CreditLedgerEntry,
     CreditPack,
     KeyRefusal,
     Membership,
     Store,
 )
-from stores.selectors import api_key_hash
+from stores.selectors import api_key_hash, button_design_of, public_button_design_forget
 from stores.webhooks.events import webhook_emit
 
 MAX_TOPUP_CREDITS = 10_000_000
@@ -167,6 +170,10 @@ def api_key_ensure(*, store: Store, kind: str, label: str, plaintext: str) -> Ap
     """Idempotently register a key whose plaintext the caller already knows (the demo keys)."""
     existing = ApiKey.objects.filter(key_hash=api_key_hash(plaintext)).first()
     if existing is not None:
+        if existing.kind == ApiKey.Kind.PUBLISHABLE and not existing.public_value:
+            # Made before publishable keys were kept readable; its plaintext is known here.
+            existing.public_value = plaintext
+            existing.save(update_fields=["public_value"])
         return existing
     return _api_key_store(store=store, kind=kind, label=label, domains=[], plaintext=plaintext)
 
@@ -179,6 +186,8 @@ def _api_key_store(*, store: Store, kind: str, label: str, domains: list[str], p
         prefix=plaintext[:12],
         key_hash=api_key_hash(plaintext),
         allowed_domains=normalize_domains(domains),
+        # Public by design (it sits in page source): kept so the Integration page can print it.
+        public_value=plaintext if kind == ApiKey.Kind.PUBLISHABLE else "",
     )
 
 
@@ -192,6 +201,8 @@ def api_key_revoke(*, key: ApiKey) -> ApiKey:
     key.active = False
     key.revoked_at = timezone.now()
     key.save(update_fields=["active", "revoked_at"])
+    # The public button-design endpoint answers a revoked key with the defaults from now on.
+    public_button_design_forget([key.key_hash])
     return key
 
 
@@ -441,3 +452,95 @@ def _expire_store_packs(*, store_id: int, now: datetime) -> tuple[int, int]:
     Store.objects.filter(pk=store_id).update(credit_balance=F("credit_balance") - written_off)
     credit_low_balance_emit(store=store, before=store.credit_balance, after=balance, now=now)
     return len(due), written_off
+
+
+# --- the button design (SPEC §17) ----------------------------------------------------------------
+
+
+def button_design_clean(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The design fields in `values` (by their published names) as the model's attributes, or
+    400 with every problem in `fieldErrors`. A field left out is not changed; `null` is no value."""
+    errors: dict[str, list[str]] = {}
+    cleaned: dict[str, Any] = {}
+    for name, value in values.items():
+        attribute = ButtonDesign.FIELDS.get(name)
+        problem = _design_problem(name, value) if attribute else _UNKNOWN_DESIGN_FIELD
+        if problem:
+            errors[name] = [problem]
+        else:
+            cleaned[str(attribute)] = value.strip() if name == "label" else value
+    if errors:
+        first = next(iter(errors))
+        raise ApiError(
+            ErrorCode.INVALID_BODY,
+            "The button design is invalid.",
+            detail=f"{first}: {errors[first][0]}",
+            fieldErrors=errors,
+        )
+    return cleaned
+
+
+_UNKNOWN_DESIGN_FIELD = f"Unknown field. The fields are: {', '.join(ButtonDesign.FIELDS)}."
+
+
+def _design_problem(name: str, value: Any) -> str | None:
+    if name == "label":
+        if not isinstance(value, str):
+            return "Must be a string."
+        if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+            return "Must not contain control characters."
+        if not 1 <= len(value.strip()) <= ButtonDesign.LABEL_MAX:
+            return f"Must be 1 to {ButtonDesign.LABEL_MAX} characters."
+        return None
+    if name in ("icon", "position"):
+        choices = ButtonDesign.Icon.values if name == "icon" else ButtonDesign.Position.values
+        return None if value in choices else f"Must be one of: {', '.join(choices)}."
+    if name == "showOnCards":
+        return None if isinstance(value, bool) else "Must be true or false."
+    low, high = ButtonDesign.RANGES[name]
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        return f"Must be a whole number from {low} to {high}."
+    return None
+
+
+@transaction.atomic(durable=True)
+def button_design_update(*, store: Store, values: Mapping[str, Any], actor: Actor) -> ButtonDesign:
+    """Change the fields given (by their published names); the others keep their values.
+
+    Validated before anything is read. The row is locked while it is compared and written, so
+    the audit names the values really replaced; a change to what it already is writes nothing.
+    """
+    cleaned = button_design_clean(values)
+    if not cleaned:
+        return button_design_of(store)
+    design = _button_design_locked(store)
+    changes = {f: [getattr(design, f), v] for f, v in cleaned.items() if getattr(design, f) != v}
+    if not changes:
+        return design
+    for field, (_, value) in changes.items():
+        setattr(design, field, value)
+    design.updated_at = timezone.now()
+    design.save(update_fields=[*changes, "updated_at"])
+    audit_record(
+        store_id=store.pk,
+        action=AuditEntry.Action.BUTTON_DESIGN_UPDATED,
+        target=store.public_id,
+        actor=actor,
+        detail=changes,
+    )
+    # The public endpoint keeps each key's answer for a minute; this store's are dropped at once.
+    hashes = list(ApiKey.objects.filter(store=store, kind=ApiKey.Kind.PUBLISHABLE).values_list("key_hash", flat=True))
+    transaction.on_commit(lambda: public_button_design_forget(hashes))
+    return design
+
+
+def _button_design_locked(store: Store) -> ButtonDesign:
+    design = ButtonDesign.objects.select_for_update(no_key=True).filter(store=store).first()
+    if design is not None:
+        return design
+    try:
+        # A savepoint: a concurrent first change may insert the row between the read and here.
+        with transaction.atomic():
+            return ButtonDesign.objects.create(store=store)
+    except IntegrityError:
+        return ButtonDesign.objects.select_for_update(no_key=True).get(store=store)

@@ -1,8 +1,11 @@
 from django.urls import path
 
+from stores import api as stores_api
 from stores.webhooks import api
 
 urlpatterns = [
+    path("api/v1/button-design", stores_api.ButtonDesignView.as_view(), name="v1-button-design"),
+    path("api/widget/button-design", stores_api.WidgetButtonDesignView.as_view(), name="widget-button-design"),
     path("api/v1/webhooks", api.WebhookListView.as_view(), name="v1-webhooks"),
     path("api/v1/webhooks/<str:endpoint_id>", api.WebhookDetailView.as_view(), name="v1-webhook"),
     path("api/v1/webhooks/<str:endpoint_id>/test", api.WebhookTestView.as_view(), name="v1-webhook-test"),

@@ -4,6 +4,7 @@ from typing import Any
 from django import forms
 
 from quotas.models import EndCustomer
+from stores.models import ButtonDesign
 from tryon.models import TryOnEvent
 from tryon.selectors import BLOCKED, EventFilters
 
@@ -71,3 +72,60 @@ class CustomerFilterForm(forms.Form):
     def value(self, name: str) -> str:
         self.is_valid()
         return str(self.cleaned_data.get(name) or "")  # a field with an error is not in cleaned_data
+
+
+def _design_number(name: str, label: str) -> forms.IntegerField:
+    """A size in pixels, refused with the service's words (stores.services.button_design_clean)."""
+    low, high = ButtonDesign.RANGES[name]
+    message = f"Must be a whole number from {low} to {high}."
+    return forms.IntegerField(
+        min_value=low,
+        max_value=high,
+        label=label,
+        error_messages={key: message for key in ("required", "invalid", "min_value", "max_value", "step_size")},
+    )
+
+
+class ButtonDesignForm(forms.Form):
+    """The Integration page's button designer. The field names are the design's published names
+    (SPEC §17), so the service's field errors land on them; stores.services.button_design_update
+    has the last word on every value, as it has for the API."""
+
+    label = forms.CharField(
+        max_length=ButtonDesign.LABEL_MAX,
+        label="Label",
+        help_text=f"1 to {ButtonDesign.LABEL_MAX} characters.",
+        error_messages={
+            key: f"Must be 1 to {ButtonDesign.LABEL_MAX} characters." for key in ("required", "max_length")
+        },
+    )
+    icon = forms.ChoiceField(
+        choices=[
+            (ButtonDesign.Icon.NONE, "No icon"),
+            (ButtonDesign.Icon.SPARKLES, "Sparkles"),
+            (ButtonDesign.Icon.CAMERA, "Camera"),
+            (ButtonDesign.Icon.SHIRT, "Shirt"),
+            (ButtonDesign.Icon.EYE, "Eye"),
+            (ButtonDesign.Icon.WAND, "Magic wand"),
+        ],
+        widget=forms.RadioSelect,
+        label="Icon",
+    )
+    borderRadius = _design_number("borderRadius", "Corner radius (px)")
+    fontSize = _design_number("fontSize", "Text size (px)")
+    paddingX = _design_number("paddingX", "Padding left and right (px)")
+    paddingY = _design_number("paddingY", "Padding top and bottom (px)")
+    position = forms.ChoiceField(
+        choices=[
+            (ButtonDesign.Position.INLINE, "Inline: only the buttons on your pages"),
+            (ButtonDesign.Position.FLOATING_RIGHT, "Floating button, bottom right"),
+            (ButtonDesign.Position.FLOATING_LEFT, "Floating button, bottom left"),
+        ],
+        widget=forms.RadioSelect,
+        label="Position",
+    )
+    showOnCards = forms.BooleanField(
+        required=False,
+        label="Show on product cards",
+        help_text="For the Shopify and WordPress plugins, which add a button to each product card.",
+    )

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from tryon import views
+from tryon import integration, views
 
 urlpatterns = [
     path("", views.overview, name="portal-overview"),
@@ -10,4 +10,6 @@ urlpatterns = [
     path("events.csv", views.events_csv, name="portal-events-csv"),
     path("products", views.products, name="portal-products"),
     path("customers", views.customers, name="portal-customers"),
+    path("integration", integration.integration, name="portal-integration"),
+    path("integration/test", integration.integration_test, name="portal-integration-test"),
 ]

@@ -38,7 +38,7 @@ def policy_of(response: object) -> dict[str, list[str]]:
 def portal_paths(persona: Persona) -> list[str]:
     store = persona.store.public_id
     pages = ["portal-overview", "portal-events", "portal-products", "portal-customers", "portal-plans"]
-    pages += ["portal-keys", "portal-credits"]
+    pages += ["portal-keys", "portal-credits", "portal-integration", "portal-integration-test"]
     return [reverse(name, args=[store]) for name in pages] + [
         reverse("portal-plan-edit", args=[store, persona.plan.public_id]),
         reverse("portal-key-revoke", args=[store, persona.key.public_id]),

@@ -116,11 +116,39 @@ def test_the_portal_runs_under_the_strict_policy(page: Any, watch: Watch, owner:
     watch.visited.add("portal-key-create")
     watch.visit(reverse("portal-key-revoke", args=[store, owner.key.public_id]), "portal-key-revoke")
 
-    assert portal_route_names() - NOT_PAGES - webhook_route_names() == watch.visited - {""}
+    assert portal_route_names() - NOT_PAGES - webhook_route_names() - integration_route_names() == watch.visited - {""}
 
 
 def webhook_route_names() -> set[str]:
     return {name for name in portal_route_names() if name.startswith("portal-webhook")}
+
+
+def integration_route_names() -> set[str]:
+    return {name for name in portal_route_names() if name.startswith("portal-integration")}
+
+
+def test_the_integration_pages_run_under_the_strict_policy(page: Any, watch: Watch, owner: Persona) -> None:
+    """The designer's preview script (a static file, sizing through the CSSOM), the copy buttons,
+    a saved design, and a test try-on whose result is a data: image."""
+    store = owner.store.public_id
+    watch.visit("/accounts/login/")
+    sign_in_to_portal(page, owner)
+    watch.visit(reverse("portal-integration", args=[store]), "portal-integration")
+    page.get_by_label("Label").fill("Essayer")
+    page.get_by_label("Corner radius (px)").fill("24")
+    expect(page.locator(".design-preview__inline [data-preview-label]")).to_have_text("Essayer")
+    page.get_by_role("button", name="Save design").click()
+    expect(page.locator(".messages")).to_contain_text("Button design saved")
+    page.locator("[data-copy='#snippet-guest']").click()
+    expect(page.locator("[data-copy='#snippet-guest']")).to_have_text("Copied")
+    page.get_by_role("link", name="Send a test try-on…").click()
+    page.wait_for_url("**/integration/test?key=*")
+    watch.visited.add("portal-integration-test")
+    page.get_by_role("button", name="Send test try-on (uses 1 credit)").click()
+    expect(page.get_by_test_id("test-result")).to_contain_text("It works")
+    assert page.locator(".test-result__image").evaluate("img => img.complete && img.naturalWidth > 0")
+
+    assert integration_route_names() == watch.visited - {""}
 
 
 def test_the_webhook_pages_run_under_the_strict_policy(page: Any, watch: Watch, owner: Persona, settings: Any) -> None:

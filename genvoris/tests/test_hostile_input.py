@@ -21,7 +21,7 @@ from conftest import V1, Persona
 from genvoris.api import exception_handler, server_error
 from genvoris.errors import ApiError
 from genvoris.jsonbody import MAX_DEPTH, BoundedJSONParser, parse_json, read_body
-from quotas.models import EndCustomer, Plan, RevokedSession, UsagePeriod
+from quotas.models import EndCustomer, Plan, ShopperSession, UsagePeriod
 from stores.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +58,7 @@ class Snapshot:
             list(customers.values_list("external_id", "email", "plan_id", "status", "metadata", "updated_at")),
             list(plans.values_list("name", "monthly_try_ons", "external_price_id", "active", "updated_at")),
             UsagePeriod.objects.count(),
-            RevokedSession.objects.count(),
+            list(ShopperSession.objects.values_list("jti", "revoked_at")),
             AuditEntry.objects.count(),
         ]
 

@@ -34,7 +34,7 @@ PUBLISHED_PATHS = {
     "/api/v1/customers": {"get", "post"},
     "/api/v1/customers/{customer_id}": {"get", "patch", "delete"},
     "/api/v1/customers/{customer_id}/usage": {"get"},
-    "/api/v1/customers/{customer_id}/sessions": {"post"},
+    "/api/v1/customers/{customer_id}/sessions": {"get", "post"},
     "/api/v1/customers/{customer_id}/sessions/{jti}": {"delete"},
     "/api/v1/webhooks": {"get", "post"},
     "/api/v1/webhooks/{endpoint_id}": {"get", "patch", "delete"},
@@ -43,6 +43,10 @@ PUBLISHED_PATHS = {
     "/api/v1/webhooks/{endpoint_id}/deliveries": {"get"},
     "/api/v1/webhooks/{endpoint_id}/deliveries/{delivery_id}": {"get"},
     "/api/v1/webhooks/{endpoint_id}/deliveries/{delivery_id}/resend": {"post"},
+    "/api/v1/button-design": {"get", "post"},
+    "/api/v1/status": {"get"},
+    "/status": {"get"},
+    "/api/tryon/status": {"post"},
 }
 
 
@@ -105,10 +109,14 @@ METADATA = {
 ENDPOINT_ID = {"type": "string", "pattern": "^whe_[0-9a-z]{26}$"}
 DELIVERY_ID = {"type": "string", "pattern": "^whd_[0-9a-z]{26}$"}
 EVENTS_FIELD = {"type": "array", "maxItems": 16}
+PUBLISHABLE_KEY = {"type": "string", "maxLength": 100}
+STATUS_KEY = {"type": "string", "maxLength": 200}
+STATUS_TOKEN = {"type": "string", "maxLength": 8192}
 EMAIL_FIELD = {"oneOf": [{"type": "string", "format": "email", "maxLength": 254}, {"type": "string", "maxLength": 0}]}
 
 # (path, method) → {parameter name: the part of its schema that bounds it} (SPEC §5, §6).
 PARAMETER_BOUNDS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
+    ("/api/widget/button-design", "get"): {"key": PUBLISHABLE_KEY, "X-API-Key": PUBLISHABLE_KEY},
     ("/api/v1/plans", "get"): {"include_inactive": {"type": "boolean"}, "includeInactive": {"type": "boolean"}},
     ("/api/v1/plans/{plan_id}", "get"): {"plan_id": PLAN_ID},
     ("/api/v1/plans/{plan_id}", "patch"): {"plan_id": PLAN_ID},
@@ -123,6 +131,18 @@ PARAMETER_BOUNDS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
     ("/api/v1/customers/{customer_id}", "delete"): {"customer_id": CUSTOMER_ID},
     ("/api/v1/customers/{customer_id}/usage", "get"): {"customer_id": CUSTOMER_ID},
     ("/api/v1/customers/{customer_id}/sessions", "post"): {"customer_id": CUSTOMER_ID},
+    ("/api/v1/customers/{customer_id}/sessions", "get"): {
+        "customer_id": CUSTOMER_ID,
+        "limit": {"type": "integer", "minimum": 1, "maximum": 200, "default": 100},
+        "cursor": {"type": "string", "pattern": "^ZWNf[A-Za-z0-9_-]{1,200}$"},
+    },
+    ("/api/v1/status", "get"): {"token": STATUS_TOKEN, "end_customer_token": STATUS_TOKEN},
+    ("/status", "get"): {
+        "api_key": STATUS_KEY,
+        "X-API-Key": STATUS_KEY,
+        "token": STATUS_TOKEN,
+        "end_customer_token": STATUS_TOKEN,
+    },
     ("/api/v1/customers/{customer_id}/sessions/{jti}", "delete"): {
         "customer_id": CUSTOMER_ID,
         "jti": {"type": "string", "pattern": "^ec_[0-9a-z]{26}-([0-9]{1,10})-([A-Za-z0-9_-]{1,64})$"},
@@ -150,6 +170,16 @@ PARAMETER_BOUNDS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
 }
 # (path, method) → {body field: the part of its schema that bounds it}.
 BODY_BOUNDS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
+    ("/api/v1/button-design", "post"): {
+        "label": {"type": "string", "minLength": 1, "maxLength": 20, "pattern": r"\S"},
+        "icon": {"enum": ["none", "camera", "sparkles", "shirt", "eye", "wand"]},
+        "borderRadius": {"type": "integer", "minimum": 0, "maximum": 40},
+        "fontSize": {"type": "integer", "minimum": 10, "maximum": 24},
+        "paddingX": {"type": "integer", "minimum": 4, "maximum": 60},
+        "paddingY": {"type": "integer", "minimum": 4, "maximum": 40},
+        "position": {"enum": ["inline", "floating-right", "floating-left"]},
+        "showOnCards": {"type": "boolean"},
+    },
     ("/api/v1/plans", "post"): PLAN_BODY,
     ("/api/v1/plans/{plan_id}", "patch"): PLAN_BODY,
     ("/api/v1/customers", "post"): {
@@ -167,6 +197,7 @@ BODY_BOUNDS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
     },
     # Any integer is taken and clamped to 60–3600 (SPEC §5): a range would refuse what the server takes.
     ("/api/v1/customers/{customer_id}/sessions", "post"): {"expires_in": {"type": "integer"}},
+    ("/api/tryon/status", "post"): {"api_key": STATUS_KEY, "end_customer_token": STATUS_TOKEN},
     ("/api/v1/webhooks", "post"): {
         "url": {"type": "string", "minLength": 1, "maxLength": 2048},
         "events": EVENTS_FIELD,
@@ -281,6 +312,12 @@ BODY_AT_BOUNDS = [
     ("/api/v1/customers", "post", {"externalId": "bounds"}, "externalId", "maxLength"),
     ("/api/v1/customers", "post", {"externalId": "bounds"}, "metadata", "maxProperties"),
     ("/api/v1/customers/{customer_id}", "patch", {}, "metadata", "maxProperties"),
+    ("/api/v1/button-design", "post", {}, "label", "maxLength"),
+    *(
+        ("/api/v1/button-design", "post", {}, field, bound)
+        for field in ("borderRadius", "fontSize", "paddingX", "paddingY")
+        for bound in ("minimum", "maximum")
+    ),
 ]
 
 
@@ -335,6 +372,8 @@ def test_the_ids_the_server_hands_out_match_the_patterns_it_states(
     webhooks_dispatch(now=timezone.now())
     deliveries = api.get(f"/webhooks/{endpoint}/deliveries", limit=1).json()
     customers, webhooks = ("/api/v1/customers", "get"), ("/api/v1/webhooks/{endpoint_id}/deliveries", "get")
+    sessions = ("/api/v1/customers/{customer_id}/sessions", "get")
+    session_mint(customer=owner.customer)  # two sessions (with the jti's below), so a next_cursor
     issued = {
         (("/api/v1/plans/{plan_id}", "get"), "plan_id"): owner.plan.public_id,
         (("/api/v1/customers/{customer_id}", "get"), "customer_id"): owner.customer.public_id,
@@ -342,6 +381,7 @@ def test_the_ids_the_server_hands_out_match_the_patterns_it_states(
             customer=owner.customer
         ).jti,
         (customers, "cursor"): api.get("/customers", limit=1).json()["next_cursor"],
+        (sessions, "cursor"): api.get(f"/customers/{owner.customer.public_id}/sessions", limit=1).json()["next_cursor"],
         (webhooks, "endpoint_id"): endpoint,
         (webhooks, "cursor"): deliveries["next_cursor"],
         (("/api/v1/webhooks/{endpoint_id}/deliveries/{delivery_id}", "get"), "delivery_id"): deliveries["data"][0][

@@ -299,5 +299,7 @@ def test_every_portal_route_is_covered_by_an_access_test() -> None:
         "portal-webhooks", "portal-webhook-create", "portal-webhook", "portal-webhook-edit",
         "portal-webhook-disable", "portal-webhook-enable", "portal-webhook-delete", "portal-webhook-rotate",
         "portal-webhook-test", "portal-webhook-delivery", "portal-webhook-delivery-resend",
+        # tryon/tests/test_integration.py
+        "portal-integration", "portal-integration-test",
     }  # fmt: skip
     assert names == covered
