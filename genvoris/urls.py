@@ -4,10 +4,13 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from genvoris.api import no_endpoint
+from genvoris.views import favicon, landing
 from stores.forms import LoginForm
 from stores.views import portal_home
 
 urlpatterns = [
+    path("", landing, name="landing"),
+    path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("", include("quotas.urls")),
     path("", include("tryon.urls")),

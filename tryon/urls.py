@@ -15,5 +15,6 @@ urlpatterns = [
     path("demo/", demo_views.demo_index, name="demo"),
     path("demo/stats", demo_views.demo_stats, name="demo-stats"),
     path("demo/reset-shopper", demo_views.demo_reset_shopper, name="demo-reset-shopper"),
+    path("demo/shopper-status", demo_views.demo_shopper_status, name="demo-shopper-status"),
     path("demo/<slug:slug>/", demo_views.demo_product, name="demo-product"),
 ]

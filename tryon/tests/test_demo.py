@@ -72,11 +72,46 @@ class TestStorefront:
         claims = session_verify(loader["token"])
         assert (claims.sub, claims.sid) == (demo.customer.public_id, demo.store.public_id)
 
-    def test_a_paused_shopper_gets_no_token(self, client: Client, demo: Demo) -> None:
+    def test_a_paused_shopper_never_falls_back_to_legacy_mode(self, client: Client, demo: Demo) -> None:
+        """No token can be minted for them, and without one the page offers no try-on at all:
+        a loader without a token would spend the store's credits."""
         EndCustomer.objects.filter(pk=demo.customer.pk).update(status=EndCustomer.Status.PAUSED)
         text = page(client, "/demo/linen-shirt/")
-        assert next(LOADER.finditer(text))["token"] is None
-        assert "paused" in text
+        assert list(LOADER.finditer(text)) == []
+        assert "widget.js" not in text
+        assert "genvoris-tryon-btn" not in text
+        assert "<strong>paused</strong>" in text
+        assert "Resume the shopper" in text
+
+    def test_a_paused_shopper_keeps_the_token_of_their_session(self, client: Client, demo: Demo) -> None:
+        """As on a real store: the token minted while active stays in the page; the server refuses."""
+        first = page(client, "/demo/linen-shirt/")
+        minted = next(LOADER.finditer(first))["token"]
+        assert client.cookies["gv_demo_token"].value == minted
+        assert client.cookies["gv_demo_token"]["httponly"]
+        assert client.cookies["gv_demo_token"]["path"] == "/demo/"
+        client.post("/demo/shopper-status", {"status": "PAUSED", "next": "/demo/linen-shirt/"})
+        text = page(client, "/demo/linen-shirt/")
+        (loader,) = LOADER.finditer(text)
+        assert loader["token"] == minted
+        assert "whose plan is <strong>paused</strong>" in text
+
+    def test_a_kept_token_must_be_valid_and_the_demo_shoppers(self, client: Client, demo: Demo) -> None:
+        EndCustomer.objects.filter(pk=demo.customer.pk).update(status=EndCustomer.Status.PAUSED)
+        client.cookies["gv_demo_token"] = "not.a.token"
+        assert list(LOADER.finditer(page(client, "/demo/linen-shirt/"))) == []
+
+    def test_the_legacy_page_ignores_the_shopper(self, client: Client, demo: Demo) -> None:
+        EndCustomer.objects.filter(pk=demo.customer.pk).update(status=EndCustomer.Status.PAUSED)
+        (loader,) = LOADER.finditer(page(client, "/demo/wrap-dress/"))
+        assert loader["token"] is None
+        assert "gv_demo_token" not in client.cookies
+
+    def test_product_pages_show_the_status_the_widget_sees(self, client: Client, demo: Demo) -> None:
+        text = page(client, "/demo/linen-shirt/")
+        assert 'id="status"' in text
+        assert 'data-status-url="/api/tryon/status"' in text
+        assert 'id="status"' not in page(client, "/demo/")
 
     def test_an_unknown_product_is_404(self, client: Client, demo: Demo) -> None:
         assert client.get("/demo/no-such-thing/").status_code == 404
@@ -113,6 +148,29 @@ class TestFigures:
         assert response.status_code == 302
         assert response["Location"] == "/demo/linen-shirt/"
         assert client.get("/demo/stats").json()["shopper"]["used"] == 0
+
+    def test_pause_and_resume_the_shopper(self, client: Client, demo: Demo) -> None:
+        response = client.post("/demo/shopper-status", {"status": "PAUSED", "next": "/demo/linen-shirt/"})
+        assert (response.status_code, response["Location"]) == (302, "/demo/linen-shirt/")
+        demo.customer.refresh_from_db()
+        assert demo.customer.status == EndCustomer.Status.PAUSED
+        assert client.get("/demo/stats").json()["shopper"]["status"] == "PAUSED"
+        assert "Resume the shopper" in page(client, "/demo/")
+        client.post("/demo/shopper-status", {"status": "ACTIVE"})
+        demo.customer.refresh_from_db()
+        assert demo.customer.status == EndCustomer.Status.ACTIVE
+        assert "Pause the shopper" in page(client, "/demo/")
+
+    @pytest.mark.parametrize("status", ["CANCELLED", "paused", "", "x" * 5000])
+    def test_only_pause_and_resume(self, client: Client, demo: Demo, status: str) -> None:
+        response = client.post("/demo/shopper-status", {"status": status})
+        assert (response.status_code, response["Location"]) == (302, "/demo/")
+        demo.customer.refresh_from_db()
+        assert demo.customer.status == EndCustomer.Status.ACTIVE
+
+    def test_shopper_status_without_a_demo(self, client: Client) -> None:
+        assert client.post("/demo/shopper-status", {"status": "PAUSED"}).status_code == 302
+        assert client.get("/demo/shopper-status").status_code == 405
 
     def test_reset_never_redirects_off_the_demo(self, client: Client, demo: Demo) -> None:
         response: Any = client.post("/demo/reset-shopper", {"next": "https://evil.example/"})

@@ -155,13 +155,21 @@ class TestDemoStorefront:
         assert (balance(demo), shopper_used(demo)) == (credits - 1, used)
 
     def test_exhausting_the_plan_shows_the_quota_message_and_event(self, page: Any, demo: Demo, events: Any) -> None:
+        """The upload's own 402: the preflight cannot answer here, and the server still enforces."""
+        page.route("**/api/tryon/status", lambda route: route.abort("connectionrefused"))
         credits = balance(demo)
         page.goto(MEMBER)
         page.click(".genvoris-tryon-btn")
-        for _ in range(3):
+        for attempt in range(3):
             try_on(page)
             expect(part(page, "img.res")).to_be_visible()
-            part(page, '[data-s="result"] [data-a="change"]').click()
+            if attempt < 2:
+                part(page, '[data-s="result"] [data-a="change"]').click()
+        again = part(page, '[data-s="result"] [data-a="change"]')
+        expect(again).to_be_hidden()  # no other photo once the quota is used up
+        expect(part(page, ".sv")).to_be_focused()
+        page.keyboard.press("Escape")
+        page.click(".genvoris-tryon-btn")
         try_on(page)
         expect(part(page, ".msg")).to_have_text("You have used all 3 try-ons in your plan this month.")
         expect(part(page, ".sub")).to_have_text("0 of 3 try-ons left this month.")

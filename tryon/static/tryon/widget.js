@@ -1,7 +1,7 @@
-/*! Genvoris try-on widget. Reference: docs/widget.md. No dependencies; nothing runs before the first click but a click listener. */
+/*! Genvoris try-on widget. Reference: docs/widget.md (the reasons behind this code too). */
 (() => {
   "use strict";
-  const VERSION = "1.0.0";
+  const VERSION = "1.1.0";
   const w = window;
   const d = document;
   if (w.Genvoris && w.Genvoris.version) return; // included twice: the first copy does everything
@@ -10,7 +10,7 @@
   const SCRIPT_SRC = /\/widget(-\d+\.\d+\.\d+)?\.js([?#]|$)/;
   const MAX_BYTES = 10 * 1024 * 1024;
   const MAX_SIDE = 1600; // photos are scaled down in the browser before upload: faster on phones
-  // `defer` scripts still see document.currentScript; a tag manager or a loader that evals us does not.
+  // A tag manager or an eval has no currentScript.
   const script = d.currentScript || [...d.querySelectorAll("script[src]")].reverse().find((s) => SCRIPT_SRC.test(s.src));
 
   const T = {
@@ -37,6 +37,7 @@
       product: "The product image could not be loaded.",
       fail: "Something went wrong and nothing was charged. Please try again.",
       unsure: "We could not confirm this try-on. Please try again in a moment.",
+      renew: "Your try-ons renew on {d}.", view: "Image {n}",
       retry: "Try again", powered: "Powered by Genvoris",
     },
     fr: {
@@ -62,6 +63,7 @@
       product: "L’image du produit n’a pas pu être chargée.",
       fail: "Un problème est survenu et rien n’a été débité. Veuillez réessayer.",
       unsure: "Nous n’avons pas pu confirmer cet essayage. Réessayez dans un instant.",
+      renew: "Vos essayages se renouvellent le {d}.", view: "Image {n}",
       retry: "Réessayer", powered: "Propulsé par Genvoris",
     },
     de: {
@@ -87,6 +89,7 @@
       product: "Das Produktbild konnte nicht geladen werden.",
       fail: "Etwas ist schiefgelaufen; es wurde nichts berechnet. Bitte versuchen Sie es erneut.",
       unsure: "Diese Anprobe konnte nicht bestätigt werden. Bitte versuchen Sie es gleich noch einmal.",
+      renew: "Ihre Anproben erneuern sich am {d}.", view: "Bild {n}",
       retry: "Erneut versuchen", powered: "Bereitgestellt von Genvoris",
     },
     es: {
@@ -112,6 +115,7 @@
       product: "No se pudo cargar la imagen del producto.",
       fail: "Algo salió mal y no se ha cobrado nada. Vuelve a intentarlo.",
       unsure: "No pudimos confirmar esta prueba. Vuelve a intentarlo en un momento.",
+      renew: "Tus pruebas se renuevan el {d}.", view: "Imagen {n}",
       retry: "Reintentar", powered: "Con la tecnología de Genvoris",
     },
     ar: {
@@ -137,6 +141,7 @@
       product: "تعذّر تحميل صورة المنتج.",
       fail: "حدث خطأ ولم يُخصم أي شيء. يُرجى المحاولة مرة أخرى.",
       unsure: "تعذّر تأكيد هذه التجربة. يُرجى المحاولة مرة أخرى بعد قليل.",
+      renew: "تتجدّد قياساتك في {d}.", view: "الصورة {n}",
       retry: "أعد المحاولة", powered: "بدعم من Genvoris",
     },
     ur: {
@@ -162,11 +167,12 @@
       product: "پروڈکٹ کی تصویر لوڈ نہیں ہو سکی۔",
       fail: "کچھ غلط ہو گیا اور کوئی چارج نہیں ہوا۔ براہِ کرم دوبارہ کوشش کریں۔",
       unsure: "ہم اس ٹرائی آن کی تصدیق نہیں کر سکے۔ براہِ کرم تھوڑی دیر بعد دوبارہ کوشش کریں۔",
+      renew: "آپ کے ٹرائی آن {d} کو دوبارہ دستیاب ہوں گے۔", view: "تصویر {n}",
       retry: "دوبارہ کوشش کریں", powered: "Genvoris کی جانب سے",
     },
   };
   const RTL = { ar: 1, ur: 1 };
-  // Track's refusals that only the store can fix: the shopper gets one calm sentence, the console the detail.
+  // Refusals only the store can fix.
   const SETUP = ["unauthorized", "invalid_key", "account_inactive", "domain_not_allowed", "token_store_mismatch", "insufficient_scope"];
 
   const STYLE = `
@@ -214,16 +220,26 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
 .ft{display:flex;justify-content:space-between;gap:16px;color:#8e8e93;font-size:12px;border-top:1px solid #eee;padding-top:12px}
 .ft span:last-child{white-space:nowrap}
 .msg{font-weight:600}
+.th{display:flex;gap:8px;flex-wrap:wrap}.th button{width:48px;height:48px;padding:0;border:2px solid transparent;border-radius:10px;overflow:hidden;background:#f2f2f5;cursor:pointer}.th [aria-pressed=true]{border-color:var(--a)}.th img{width:100%;height:100%;object-fit:cover;display:block}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 :focus-visible{outline:3px solid var(--a);outline-offset:2px}
 @media (max-width:520px){dialog{width:100vw;max-width:100vw;max-height:100dvh;margin:auto 0 0;border-radius:20px 20px 0 0}.c{padding-bottom:max(16px,env(safe-area-inset-bottom))}}
 `;
-  const ICON_CAMERA = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 8h3l2-3h6l2 3h3v11H4z"/><circle cx="12" cy="13" r="3.5"/></svg>';
+  const ICONS = {
+    camera: "M4 8h3l2-3h6l2 3h3v11H4zM8.5 13a3.5 3.5 0 1 0 7 0a3.5 3.5 0 1 0-7 0",
+    sparkles: "M11 3l1.8 5.2L18 10l-5.2 1.8L11 17l-1.8-5.2L4 10l5.2-1.8zM19 14l.8 2.2 2.2.8-2.2.8L19 20l-.8-2.2L16 17l2.2-.8z",
+    shirt: "M8 3L3 6l2 4 3-1.5V21h8V8.5l3 1.5 2-4-5-3c-.5 1.5-2 2.5-4 2.5S8.5 4.5 8 3z",
+    eye: "M2 12s3.5-7 10-7 10 7 10 7-3.5 7-10 7S2 12 2 12zM9 12a3 3 0 1 0 6 0a3 3 0 1 0-6 0",
+    wand: "M3 21L15 9m-2-2l4 4M18 2v4M16 4h4M20 9v2M19 10h2",
+  };
+  const icon = (name) => `<svg viewBox="0 0 24 24" aria-hidden="true"><path d="${ICONS[name]}"/></svg>`;
+  const ICON_CAMERA = icon("camera");
   const HTML = `<style>${STYLE}</style>
 <dialog aria-labelledby="gv-t">
 <div class="c">
  <div class="h"><img alt=""><div><h2 id="gv-t" data-t="title"></h2><p class="pt"></p></div>
   <button type="button" class="x" data-a="close"><svg viewBox="0 0 24 24" aria-hidden="true"><path d="M6 6l12 12M18 6L6 18"/></svg></button></div>
+ <div class="th" role="group" hidden></div>
  <section data-s="pick">
   <div class="drop">${ICON_CAMERA}
    <p data-t="intro"></p>
@@ -231,6 +247,7 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
    <button type="button" class="btn" data-a="camera" data-t="camera" hidden></button></div>
    <p class="muted dz" data-t="drop"></p></div>
   <p class="muted" data-t="tips"></p>
+  <p class="q muted" hidden></p>
  </section>
  <section data-s="photo" hidden>
   <div class="f"><img class="pv" alt=""><div class="busy" hidden><div class="sp"></div><span data-t="busy"></span><div class="bar"><i></i></div></div></div>
@@ -276,10 +293,13 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
 
   function settings(opts) {
     const base = (script && script.src) || location.href;
+    const api = opts.apiUrl || attr(script, "data-api-url");
     return {
       apiKey: opts.apiKey || attr(script, "data-api-key"),
       token: opts.token || opts.endCustomerToken || attr(script, "data-end-customer-token", "data-token", "data-customer-token"),
-      apiUrl: opts.apiUrl || attr(script, "data-api-url") || new URL("/api/tryon/generate", base).href,
+      apiUrl: api || new URL("/api/tryon/generate", base).href,
+      statusUrl: opts.statusUrl || attr(script, "data-status-url") || (api ? (/\/generate$/.test(api) ? api.replace(/generate$/, "status") : "") : new URL("/api/tryon/status", base).href),
+      platform: opts.platform || attr(script, "data-platform"),
       upgradeMessage: opts.upgradeMessage || attr(script, "data-upgrade-message"),
       upgradeUrl: opts.upgradeUrl || attr(script, "data-upgrade-url"),
     };
@@ -291,13 +311,22 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
     root.innerHTML = HTML;
     d.body.appendChild(host);
     ui = { host, root, dialog: root.querySelector("dialog") };
-    const accent = attr(script, "data-accent-color");
-    ui.dialog.style.setProperty("--a", accent && w.CSS && CSS.supports("color", accent) ? accent : "#17171c");
+    ui.dialog.style.setProperty("--a", accent());
     ui.dialog.addEventListener("close", closed);
     ui.dialog.addEventListener("click", (e) => {
       if (e.target === ui.dialog) ui.dialog.close(); // a click on the backdrop
       const a = e.target.closest && e.target.closest("[data-a]");
       if (a) act(a.getAttribute("data-a"));
+    });
+    // Tab wraps around inside the dialog.
+    ui.dialog.addEventListener("keydown", (e) => {
+      if (e.key !== "Tab") return;
+      const f = [...$$("button:not([disabled]),a[href]")].filter((el) => el.getClientRects().length);
+      const edge = e.shiftKey ? f[0] : f[f.length - 1];
+      if (!f.length || root.activeElement === edge || !ui.dialog.contains(root.activeElement)) {
+        e.preventDefault();
+        (e.shiftKey ? f[f.length - 1] : f[0]).focus();
+      }
     });
     const [file, camera] = $$(".in");
     ui.file = file;
@@ -321,10 +350,15 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
       const f = e.dataTransfer && e.dataTransfer.files[0];
       if (f) choose(f);
     });
-    // Phones get a second button that opens the front camera straight away, and nothing to drop.
+    // Phones: a camera button, no drop zone.
     const touch = !!(w.matchMedia && w.matchMedia("(pointer:coarse)").matches);
     $('[data-a="camera"]').hidden = !touch;
     $(".dz").hidden = touch;
+  }
+
+  function accent() {
+    const a = attr(script, "data-accent-color");
+    return a && w.CSS && CSS.supports("color", a) ? a : "#17171c";
   }
 
   function act(action) {
@@ -336,23 +370,29 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
     else if (action === "retry") (s.retry || send)();
   }
 
+  const images = (o) => [...new Set([o.productImage].concat(o.productImages || []))].filter((u) => u && typeof u == "string");
+
   function open(opts, trigger) {
-    if (!opts.productImage) {
+    const imgs = images(opts);
+    if (!imgs.length) {
       console.warn("[Genvoris] A try-on trigger needs data-product-image.", trigger || opts);
       return;
     }
     if (!ui) build();
     if (ui.dialog.open) ui.dialog.close();
-    if (!s.busy) {
+    const fresh = !s.busy;
+    if (fresh) {
       clearPhoto();
-      s = { opts, trigger };
-      show("pick");
+      s = { opts, trigger, imgs, ix: 0 };
+      $(".q").hidden = true;
     }
     s.lang = language(s.opts, s.trigger);
     localise();
+    if (fresh) show("pick");
     ui.dialog.showModal();
     const first = ui.root.querySelector("section:not([hidden]) .pr");
     if (first) first.focus();
+    if (fresh) s.checked = check(s);
   }
 
   function localise() {
@@ -362,14 +402,32 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
     for (const el of $$("[data-t]")) el.textContent = t(el.getAttribute("data-t"));
     $(".x").setAttribute("aria-label", t("close"));
     for (const input of $$(".in")) input.setAttribute("aria-label", t("photo"));
-    const img = $(".h img");
-    img.src = absolute(s.opts.productImage);
     $(".pt").textContent = s.opts.productTitle || "";
     $(".pv").alt = t("photo");
+    const th = $(".th");
+    th.setAttribute("aria-label", s.opts.productTitle || t("title"));
+    th.textContent = "";
+    s.imgs.forEach((url, i) => {
+      const b = d.createElement("button");
+      b.type = "button";
+      b.setAttribute("aria-label", t("view", { n: i + 1 }));
+      b.innerHTML = "<img alt=''>";
+      b.firstChild.src = absolute(url);
+      b.onclick = () => s.busy || view(i);
+      th.append(b);
+    });
+    view(s.ix);
+  }
+
+  function view(i) {
+    s.ix = i;
+    $(".h img").src = absolute(s.imgs[i]);
+    $$(".th button").forEach((b, j) => b.setAttribute("aria-pressed", i === j));
   }
 
   function show(name, focus) {
     for (const section of $$("section")) section.hidden = section.getAttribute("data-s") !== name;
+    $(".th").hidden = s.imgs.length < 2 || !/pick|photo/.test(name);
     if (name === "pick") clearPhoto();
     if (focus) $(focus).focus();
   }
@@ -390,30 +448,75 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
     s.preview = s.photo = s.retry = null;
   }
 
-  function choose(file) {
-    if (file.type && !/^image\//.test(file.type)) return fail("type");
+  // Preflight: only LOCKED or EXHAUSTED stops the shopper; the upload is checked again anyway.
+  async function check(cur) {
+    const conf = settings(cur.opts);
+    let st = {};
+    try {
+      const body = new URLSearchParams({ api_key: conf.apiKey });
+      if (conf.token) body.append("end_customer_token", conf.token);
+      const signal = w.AbortSignal && AbortSignal.timeout && AbortSignal.timeout(8e3);
+      if (conf.statusUrl) st = await (await fetch(conf.statusUrl, { method: "POST", body, credentials: "omit", signal })).json() || {};
+    } catch (e) {
+      console.warn("[Genvoris] Status unknown", e);
+    }
+    const q = st.quota;
+    const access = st.access || (SETUP.includes(st.error) && "LOCKED");
+    if (cur !== s || !/^(LOCKED|EXHAUSTED)$/.test(access)) {
+      if (q && q.limit && cur === s) quota(q);
+      return true;
+    }
+    console.warn("[Genvoris] " + access + ": " + st.message);
+    const why = String(st.reason || st.message).toLowerCase();
+    const v = q ? { used: q.used, limit: q.limit, remaining: Math.max(0, q.limit - q.used) } : {};
+    let key = st.error === "invalid_session_token" ? "session" : /paus/.test(why) ? "paused" : /cancel/.test(why) ? "cancelled" : /plan/.test(why) ? "no_plan" : "setup";
+    if (access === "EXHAUSTED") {
+      key = q && q.used >= q.limit ? "quota" : "credits";
+      const at = new Date(q && q.resetsAt);
+      v.d = isNaN(at) ? "" : at.toLocaleDateString(s.lang, { month: "long", day: "numeric" });
+    }
+    const reason = key === "quota" ? "quota_exhausted" : key;
+    if (!/setup|credits|session/.test(key)) emit("genvoris:quota", { reason, used: v.used || 0, limit: v.limit || 0 });
+    fail(key, v, null, /quota|no_plan/.test(key) && conf);
+    return false;
+  }
+
+  function quota(q) {
+    const p = $(".q");
+    p.hidden = false;
+    p.textContent = t("left", { remaining: Math.max(0, q.limit - q.used), limit: q.limit });
+  }
+
+  // The backend's checks and messages, before any upload.
+  async function choose(file) {
+    if (!(await s.checked)) return;
+    if (file.size > MAX_BYTES) return fail("big");
+    const head = String.fromCharCode(...new Uint8Array(await file.slice(0, 12).arrayBuffer()));
+    const heic = /^[^]{4}ftyp(hei[cxms]|hev[cxms]|mif1|msf1)/.test(head);
+    if (!heic && !/^(\xff\xd8\xff|\x89PNG|RIFF[^]{4}WEBP)/.test(head)) return fail("type");
+    const photo = await shrink(file, heic);
+    if (!photo) return fail("type");
     clearPhoto();
-    s.preview = URL.createObjectURL(file);
-    s.photo = shrink(file);
+    s.preview = URL.createObjectURL(photo);
+    s.photo = photo;
     $(".pv").src = s.preview;
     $(".busy").hidden = true;
     show("photo", '[data-a="go"]');
   }
 
-  // Large photos are redrawn at MAX_SIDE as JPEG (upright: browsers apply EXIF orientation when
-  // decoding). Whatever the browser cannot decode is sent as it is, for the server to judge.
-  function shrink(file) {
+  // Big photos and HEICs go as JPEG at MAX_SIDE, upright; the undecodable as they are (HEIC: null).
+  function shrink(file, heic) {
     return new Promise((resolve) => {
       const img = new Image();
       const url = URL.createObjectURL(file);
       const done = (blob) => {
         URL.revokeObjectURL(url);
-        resolve(blob && blob.size ? blob : file);
+        resolve(blob && blob.size ? blob : heic ? null : file);
       };
       img.onerror = () => done(null);
       img.onload = () => {
         const scale = Math.min(1, MAX_SIDE / Math.max(img.naturalWidth, img.naturalHeight));
-        if (scale === 1 && file.size <= 2e6) return done(null);
+        if (scale === 1 && file.size <= 2e6 && !heic) return done(null);
         const canvas = d.createElement("canvas");
         canvas.width = Math.round(img.naturalWidth * scale);
         canvas.height = Math.round(img.naturalHeight * scale);
@@ -437,53 +540,58 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
   async function send() {
     if (!s.photo) return show("pick", '[data-a="choose"]');
     const conf = settings(s.opts);
+    const image = absolute(s.imgs[s.ix]);
     show("photo");
     busy(true);
     let status = 0;
     let body = null;
     let retryAfter = "";
     try {
-      const photo = await s.photo;
-      if (photo.size > MAX_BYTES) throw "big";
       const form = new FormData();
       form.append("api_key", conf.apiKey);
       if (conf.token) form.append("end_customer_token", conf.token);
-      form.append("product_image", absolute(s.opts.productImage));
+      if (conf.platform) form.append("platform", conf.platform);
+      form.append("product_image", image);
       form.append("product_title", s.opts.productTitle || "");
-      form.append("product_category", s.opts.productCategory || "");
+      form.append("product_category", s.opts.productCategory || attr(script, "data-product-category"));
       form.append("page_url", location.href);
-      form.append("photo", photo, /png/.test(photo.type) ? "photo.png" : "photo.jpg");
+      form.append("photo", s.photo, /png/.test(s.photo.type) ? "photo.png" : "photo.jpg");
       const response = await fetch(conf.apiUrl, { method: "POST", body: form, credentials: "omit", mode: "cors" });
       status = response.status;
       retryAfter = response.headers.get("Retry-After") || "";
       body = await response.json().catch(() => null);
     } catch (problem) {
       busy(false);
-      return fail(problem === "big" ? "big" : "net", {}, send);
+      return fail("net", {}, send);
     }
     busy(false);
-    if (status === 200 && body && body.image) return succeed(body);
+    if (status === 200 && body && body.image) return succeed(body, image);
     failure(status, body || {}, retryAfter, conf);
   }
 
-  function succeed(body) {
-    const quota = body.end_customer_quota || null;
+  function succeed(body, image) {
+    const q = body.end_customer_quota || null;
     const img = $(".res");
     img.src = body.image;
     img.alt = t("result", { p: s.opts.productTitle || "" });
     $(".sv").href = body.image;
     const left = $(".left");
-    left.hidden = !quota;
-    if (quota) left.textContent = t("left", quota);
-    show("result", '[data-a="change"]:not([data-t="change"])');
-    announce(t("ready") + (quota ? " " + t("left", quota) : ""));
+    left.hidden = !q;
+    if (q) {
+      left.textContent = t("left", q);
+      quota(q);
+    }
+    const again = $('[data-s="result"] [data-a="change"]');
+    again.hidden = !!q && q.remaining < 1;
+    show("result", again.hidden ? ".sv" : '[data-s="result"] [data-a="change"]');
+    announce(t("ready") + (q ? " " + t("left", q) : ""));
     emit("genvoris:tryon-completed", {
-      productImage: absolute(s.opts.productImage),
+      productImage: image,
       productTitle: s.opts.productTitle || "",
       image: body.image,
       variationCount: body.variation_count || 1,
       generationTimeMs: body.generation_time_ms,
-      quota,
+      quota: q,
     });
   }
 
@@ -507,26 +615,24 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
     if (fields.product_image) return fail("product");
     if (code === "payload_too_large") return fail("big");
     if (code === "unsupported_media_type" || fields.photo) return fail("type");
-    // The backend could not learn whether the try-on was recorded: never say nothing was charged.
+    // Never "nothing was charged" unless nothing was.
     if (body.outcome === "unknown") return fail("unsure", {}, send);
     fail("fail", {}, send);
   }
 
-  // The error panel: the message, the figures for a quota, the store's upgrade message and link.
   function fail(key, vars, retry, upgrade) {
     vars = vars || {};
     s.retry = retry;
     $(".msg").textContent = t(key, vars);
     const sub = $(".sub");
     sub.hidden = key !== "quota";
-    sub.textContent = t("left", vars);
+    sub.textContent = t("left", vars) + (vars.d ? " " + t("renew", vars) : "");
     const up = $(".up");
     const link = $(".upl");
     up.hidden = !upgrade;
     up.textContent = upgrade ? upgrade.upgradeMessage || t("upgrade") : "";
     link.hidden = !(upgrade && upgrade.upgradeUrl);
     if (upgrade && upgrade.upgradeUrl) link.href = upgrade.upgradeUrl;
-    // Retry when waiting may help, another photo when the photo was the problem, else just close.
     const change = $('[data-s="error"] [data-a="change"]');
     const close = $('[data-s="error"] [data-a="close"]');
     $('[data-a="retry"]').hidden = !retry;
@@ -544,8 +650,17 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
   const absolute = (url) => new URL(url, d.baseURI).href;
 
   function fromTrigger(el) {
+    let more = attr(el, "data-product-images");
+    try {
+      more = more[0] === "[" ? JSON.parse(more) : more.split(/,?\s+/);
+    } catch (e) {
+      more = [];
+    }
+    const numbered = [...el.attributes].filter((a) => /^data-product-image-\d+$/.test(a.name));
+    numbered.sort((a, b) => a.name.slice(19) - b.name.slice(19));
     return {
       productImage: attr(el, "data-product-image"),
+      productImages: more.concat(numbered.map((a) => a.value.trim())),
       productTitle: attr(el, "data-product-title"),
       productCategory: attr(el, "data-product-category"),
     };
@@ -559,7 +674,7 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
     return null;
   }
 
-  // One listener on the document serves every trigger, including those added later.
+  // One listener serves every trigger, late ones too.
   d.addEventListener("click", (e) => {
     const el = triggerOf(e);
     if (!el) return;
@@ -573,7 +688,46 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
     open(fromTrigger(el), el);
   });
 
-  // Triggers that are not buttons still need to be reachable and announced as buttons.
+  // The only request before a click, once a session; a secret key never goes in a URL.
+  let design = null;
+  let fab = null;
+  function loadDesign() {
+    const key = attr(script, "data-api-key");
+    if (!script || script.hasAttribute("data-no-fab") || !/^gvk_pub_/.test(key)) return;
+    const id = "gv-design:" + key;
+    try {
+      design = JSON.parse(sessionStorage.getItem(id));
+    } catch (e) {}
+    if (design) return float();
+    const url = new URL(attr(script, "data-design-url") || "/api/widget/button-design", script.src);
+    url.searchParams.set("key", key);
+    fetch(url, { credentials: "omit" })
+      .then((r) => (r.ok ? r.json() : {}))
+      .then((b) => {
+        design = (b && b.data) || {};
+        try {
+          sessionStorage.setItem(id, JSON.stringify(design));
+        } catch (e) {}
+        float();
+      }, () => {});
+  }
+
+  function float() {
+    const side = design && /^floating-(left|right)$/.test(design.position) && design.position.slice(9);
+    const el = () => d.querySelector(TRIGGER) || (attr(script, "data-product-image") && script);
+    if (fab || !side || !el()) return;
+    const n = (k, lo, hi, x) => (design[k] >= lo && design[k] <= hi ? +design[k] : x) + "px";
+    fab = d.createElement("genvoris-fab");
+    const root = fab.attachShadow({ mode: "open" });
+    root.innerHTML = `<style>:host{all:initial!important}button{all:initial;position:fixed;bottom:24px;${side}:24px;z-index:2147483000;display:flex;align-items:center;gap:8px;cursor:pointer;background:var(--a);color:#fff;font:600 14px/1.2 system-ui,sans-serif;box-shadow:0 8px 24px #0005}button:focus-visible{outline:3px solid var(--a);outline-offset:3px}${STYLE.match(/svg\{.*?\}/)[0]}</style><button type="button" aria-haspopup="dialog">${design.icon === "none" ? "" : icon(ICONS[design.icon] ? design.icon : "sparkles")}<span></span></button>`;
+    const b = root.lastChild;
+    b.lastChild.textContent = String(design.label || "Try On").slice(0, 20);
+    Object.assign(b.style, { borderRadius: n("borderRadius", 0, 40, 8), fontSize: n("fontSize", 10, 24, 14), padding: n("paddingY", 4, 40, 10) + " " + n("paddingX", 4, 60, 20) });
+    b.style.setProperty("--a", accent());
+    b.onclick = () => open(fromTrigger(el()), b);
+    d.body.appendChild(fab);
+  }
+
   function enhance() {
     for (const el of d.querySelectorAll(TRIGGER)) {
       if (el.hasAttribute("aria-haspopup")) continue;
@@ -583,6 +737,7 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
         if (!el.hasAttribute("tabindex")) el.tabIndex = 0;
       }
     }
+    if (design && !fab) float();
   }
   let queued = false;
   const observer = new MutationObserver(() => {
@@ -595,6 +750,7 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
   });
   const start = () => {
     enhance();
+    loadDesign();
     observer.observe(d.documentElement, { childList: true, subtree: true });
   };
   if (d.readyState === "loading") d.addEventListener("DOMContentLoaded", start);
@@ -602,8 +758,6 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
 
   w.Genvoris = {
     version: VERSION,
-    /** Open the try-on for a product: {productImage, productTitle?, productCategory?, language?,
-     * apiKey?, token?, apiUrl?, upgradeMessage?, upgradeUrl?, trigger?}. */
     openTryOn: (opts) => open(opts || {}, (opts && opts.trigger) || d.activeElement),
     close: () => ui && ui.dialog.open && ui.dialog.close(),
   };
