@@ -45,6 +45,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "genvoris.middleware.RequestIdMiddleware",
+    # /healthz and /readyz, before host validation and the HTTPS redirect (genvoris/health.py).
+    "genvoris.health.HealthMiddleware",
     "genvoris.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "genvoris.csp.SurfacePolicyMiddleware",
