@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from django.db import connection, transaction
 from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import Least, TruncDate
 
@@ -31,7 +32,22 @@ def credit_audit() -> tuple[int, list[Drift]]:
 
     1. balance == credits remaining in packs the expiry job has not written off;
     2. sum of ledger deltas − debited try-ons == balance.
+
+    The reads are several statements, so on PostgreSQL they share one snapshot (REPEATABLE READ,
+    read only): a try-on debited between two of them would otherwise show as drift. SQLite's one
+    writer cannot commit inside the read transaction.
     """
+    # SET TRANSACTION must be a transaction's first statement: only when this block begins one
+    # (inside a caller's transaction, a test's for one, the caller's isolation holds).
+    own_snapshot = connection.vendor == "postgresql" and not connection.in_atomic_block
+    with transaction.atomic():
+        if own_snapshot:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        return _credit_audit_read()
+
+
+def _credit_audit_read() -> tuple[int, list[Drift]]:
     live = dict(
         Store.objects.annotate(
             live=Sum("credit_packs__remaining", filter=Q(credit_packs__expired_at__isnull=True))
