@@ -241,6 +241,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "EndCustomerStatus": "quotas.serializers.STATUS_CHOICES",
         "WebhookDeliveryStatus": "stores.webhooks.serializers.STATUS_CHOICES",
+        "WebhookEventType": "stores.webhooks.serializers.DELIVERY_EVENT_TYPES",
+        "FunnelEventType": "tryon.models.WidgetEvent.Type",
     },
     "SCHEMA_PATH_PREFIX": "/api",
 }
@@ -256,6 +258,9 @@ LOGGING = {
         # httpx logs every URL it requests at INFO; a webhook URL may carry the merchant's token.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # django-axes logs "AXES: BEGIN …" at INFO on every start, so every manage.py command
+        # wrote it to stderr; a command that succeeds must be silent there (issue 13).
+        "axes": {"level": "WARNING"},
     },
 }
 
@@ -283,3 +288,7 @@ TRYON_GENERATE_PER_MINUTE = env.int("TRYON_GENERATE_PER_MINUTE", default=30)
 # public paths (GET /status, POST /api/tryon/status). A plugin's proxy asks from one address for
 # all its shoppers, hence generous; cached answers are not counted.
 STATUS_PER_MINUTE = env.int("STATUS_PER_MINUTE", default=600)
+# Funnel event requests (each up to 50 events) per client address and key a minute, on
+# POST /api/v1/events and /api/tryon/events. A shopper's widget sends a few; a merchant's server
+# reporting for everyone sends from one address, hence generous.
+EVENTS_PER_MINUTE = env.int("EVENTS_PER_MINUTE", default=300)

@@ -1,5 +1,6 @@
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Lower, Trim
 from django.utils import timezone
 
 from genvoris.ids import PublicIdField
@@ -62,6 +63,9 @@ class EndCustomer(models.Model):
         indexes = [
             # The v1 customer list: a store's customers by id cursor, optionally by status.
             models.Index(fields=["store", "status", "id"], name="quotas_customer_list_idx"),
+            # Soft attribution of an order (tryon/services/funnel.py): a store's shoppers by the
+            # normalised address the order names.
+            models.Index(F("store"), Lower(Trim("email")), name="quotas_customer_email_idx"),
         ]
 
     def __str__(self) -> str:

@@ -7,6 +7,7 @@ body itself (tryon/services/report.py), held to the same verdicts by tryon/tests
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.http import JsonResponse
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -25,6 +26,7 @@ from stores.auth import StoreKeyAuthentication
 from tryon.models import TryOnEvent
 from tryon.services import TrackRequest, tryon_track
 from tryon.services.idempotency import MAX_KEY_LENGTH
+from tryon.services.report import WIDGET_SESSION_ID, WIDGET_SESSION_ID_RULE
 
 
 class TrackInputSerializer(serializers.Serializer):
@@ -38,6 +40,15 @@ class TrackInputSerializer(serializers.Serializer):
     product_title = StrictCharField(required=False, allow_blank=True, max_length=300, default="")
     origin = StrictCharField(required=False, allow_blank=True, max_length=2048, default="")
     end_customer_token = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=8192)
+    widget_session_id = StrictCharField(
+        required=False,
+        allow_null=True,
+        default=None,
+        max_length=64,
+        trim_whitespace=False,
+        validators=[RegexValidator(WIDGET_SESSION_ID, WIDGET_SESSION_ID_RULE)],
+        help_text="The widget's visit id (SPEC §16), as widget.js sent it; ties the try-on to the visit's orders.",
+    )
 
 
 class QuotaOut(serializers.Serializer):

@@ -8,7 +8,8 @@ idempotency and the same transaction, and never an HTTP call to its own server �
 one worker while it waits for another, and take its URL from the request's Host header.
 
 POST /api/tryon/generate, multipart: `photo` (file), `product_image` (URL), `api_key`, and
-optionally `end_customer_token`, `product_title`, `product_category`, `page_url`. It answers
+optionally `end_customer_token`, `product_title`, `product_category`, `page_url`, `widget_session_id`
+(the widget's visit id, SPEC §16). It answers
 `{"success": true, "image": "data:image/jpeg;base64,…", "variation_count", "generation_time_ms",
 "end_customer_quota"?}`, or the error envelope, with track's own status and code when track
 refused the try-on.
@@ -27,6 +28,7 @@ import httpx
 from django import forms
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.core.validators import RegexValidator
 from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
@@ -45,6 +47,7 @@ from tryon.generators import TryOnRequest, generator
 from tryon.images import MAX_IMAGE_BYTES, MemoryOnlyUploadHandler, fetch_product_image, open_image, too_large
 from tryon.models import TryOnEvent
 from tryon.services import TrackRequest, tryon_track
+from tryon.services.report import WIDGET_SESSION_ID, WIDGET_SESSION_ID_RULE
 from tryon.services.track import CREDENTIAL_REFUSALS
 
 logger = logging.getLogger("genvoris.tryon.backend")
@@ -62,6 +65,14 @@ class GenerateForm(forms.Form):
     product_title = forms.CharField(max_length=300, required=False)
     product_category = forms.CharField(max_length=40, required=False)
     page_url = forms.CharField(max_length=2048, required=False)
+    # Checked here as track checks it, so a malformed id is refused before the generation runs
+    # rather than by track after it.
+    widget_session_id = forms.CharField(
+        max_length=64,
+        required=False,
+        strip=False,
+        validators=[RegexValidator(WIDGET_SESSION_ID, WIDGET_SESSION_ID_RULE)],
+    )
 
 
 @dataclass(frozen=True)
@@ -230,6 +241,8 @@ def track_body(fields: dict[str, str], *, origin: str) -> dict[str, Any]:
     }
     if fields["end_customer_token"]:
         body["end_customer_token"] = fields["end_customer_token"]
+    if fields.get("widget_session_id"):
+        body["widget_session_id"] = fields["widget_session_id"]
     return body
 
 

@@ -50,6 +50,9 @@ class TryOnEvent(models.Model):
     # what happened (so the track path writes nothing extra), cleared by the worker once the
     # events are made. Zero for every try-on of a store without endpoints.
     webhooks = models.PositiveSmallIntegerField(default=0, db_default=0, editable=False)
+    # The widget's visit id (SPEC §16), forwarded by the backend: ties a try-on to the funnel
+    # events and orders of the same visit. Empty when the caller sent none.
+    widget_session_id = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     class Meta:
         constraints = [
@@ -69,6 +72,12 @@ class TryOnEvent(models.Model):
             models.Index(fields=["end_customer", "created_at"], name="tryon_event_customer_time_idx"),
             # The webhook worker's outbox read: only rows still to report, so it stays tiny.
             models.Index(fields=["id"], condition=Q(webhooks__gt=0), name="tryon_event_webhooks_due_idx"),
+            # Hard attribution: a visit's debited try-ons (only rows that have a visit id).
+            models.Index(
+                fields=["store", "widget_session_id", "created_at"],
+                condition=Q(debited=True) & ~Q(widget_session_id=""),
+                name="tryon_event_session_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -150,3 +159,192 @@ class DailyProductUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.store_id} {self.day} {self.product_title!r}: {self.debited} debited"
+
+
+# --- the funnel, orders and returns (SPEC §16) ----------------------------------------------------
+
+
+class WidgetEvent(models.Model):
+    """One step of a shopper's visit, as the widget (or the merchant's server) reported it."""
+
+    class Type(models.TextChoices):
+        WIDGET_OPENED = "WIDGET_OPENED"
+        PHOTO_UPLOADED = "PHOTO_UPLOADED"
+        TRYON_GENERATED = "TRYON_GENERATED"
+        TRYON_VIEWED = "TRYON_VIEWED"
+        RESULT_SHARED = "RESULT_SHARED"
+        ADDED_TO_CART = "ADDED_TO_CART"
+        CHECKOUT_STARTED = "CHECKOUT_STARTED"
+        CLOSED = "CLOSED"
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="widget_events")
+    session_id = models.CharField(max_length=64)
+    event_type = models.CharField(max_length=20, choices=Type.choices)
+    product_id = models.CharField(max_length=200, blank=True)
+    product_title = models.CharField(max_length=300, blank=True)
+    page_url = models.CharField(max_length=2048, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["store", "created_at"], name="tryon_wevent_store_time_idx"),
+            models.Index(fields=["store", "session_id"], name="tryon_wevent_session_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_id} {self.event_type}"
+
+
+class Conversion(models.Model):
+    """An order the merchant reported, and whether try-on had a part in it."""
+
+    class Platform(models.TextChoices):
+        SHOPIFY = "shopify"
+        WOOCOMMERCE = "woocommerce"
+        CUSTOM = "custom"
+
+    class Attribution(models.TextChoices):
+        HARD = "hard"  # the order's visit had a debited try-on before the order
+        SOFT = "soft"  # the buyer's email is a shopper's who had one within the window
+        NONE = "none"
+
+    ID_PREFIX = "cnv"
+
+    public_id = PublicIdField(prefix=ID_PREFIX)
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="conversions")
+    platform = models.CharField(max_length=16, choices=Platform.choices)
+    order_id = models.CharField(max_length=200)
+    amount_cents = models.BigIntegerField()
+    currency = models.CharField(max_length=3, default="USD")
+    quantity = models.PositiveIntegerField(null=True, blank=True)
+    product_id = models.CharField(max_length=200, blank=True)
+    product_title = models.CharField(max_length=300, blank=True)
+    session_id = models.CharField(max_length=64, blank=True)
+    # SHA-256 hex of the normalised email; the email itself is never stored.
+    email_hash = models.CharField(max_length=64, blank=True)
+    attribution_window_minutes = models.PositiveIntegerField(default=1440)
+    attribution = models.CharField(max_length=8, choices=Attribution.choices, default=Attribution.NONE)
+    # The try-on the order is credited to (hard or soft); null when none.
+    tryon_event = models.ForeignKey(
+        TryOnEvent, on_delete=models.SET_NULL, null=True, blank=True, related_name="conversions"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["store", "platform", "order_id"], name="tryon_conversion_order_unique"),
+            models.CheckConstraint(condition=Q(amount_cents__gte=0), name="tryon_conversion_amount_not_negative"),
+        ]
+        indexes = [models.Index(fields=["store", "created_at"], name="tryon_conv_store_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.order_id}"
+
+    @property
+    def attributed(self) -> bool:
+        return self.attribution != self.Attribution.NONE
+
+
+class OrderReturn(models.Model):
+    """A refund the merchant reported, linked to its order's conversion when there is one."""
+
+    ID_PREFIX = "ret"
+
+    public_id = PublicIdField(prefix=ID_PREFIX)
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="order_returns")
+    platform = models.CharField(max_length=16, choices=Conversion.Platform.choices)
+    order_id = models.CharField(max_length=200)
+    refunded_amount_cents = models.BigIntegerField()
+    currency = models.CharField(max_length=3, default="USD")
+    reason = models.CharField(max_length=500, blank=True)
+    conversion = models.ForeignKey(Conversion, on_delete=models.SET_NULL, null=True, blank=True, related_name="returns")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(refunded_amount_cents__gte=0), name="tryon_orderreturn_amount_not_negative"
+            )
+        ]
+        indexes = [models.Index(fields=["store", "created_at"], name="tryon_return_store_time_idx")]
+
+    def __str__(self) -> str:
+        return f"return {self.platform}:{self.order_id}"
+
+
+# --- the Analytics page's daily rollups (SPEC §16), written by `rollup_usage` ------------------
+
+
+class DailyFunnel(models.Model):
+    """One store's widget sessions of one UTC day: each session is counted on the day of its first
+    event, with the steps it reached that day (dense from the store's first event or order, so the
+    latest row is the watermark)."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    sessions = models.PositiveIntegerField(default=0)
+    opened = models.PositiveIntegerField(default=0)
+    uploaded = models.PositiveIntegerField(default=0)
+    generated = models.PositiveIntegerField(default=0)
+    viewed = models.PositiveIntegerField(default=0)
+    added_to_cart = models.PositiveIntegerField(default=0)
+    # Of `sessions`, those with a debited try-on (TryOnEvent.widget_session_id) by the day's end.
+    tryon_sessions = models.PositiveIntegerField(default=0)
+    rolled_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["store", "day"], name="tryon_dailyfunnel_store_day_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.store_id} {self.day}: {self.sessions} sessions"
+
+
+class DailyProductFunnel(models.Model):
+    """The funnel of one product on one UTC day (sparse), with the orders of it from widget sessions."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    product_id = models.CharField(max_length=200, blank=True)
+    product_title = models.CharField(max_length=300, blank=True)
+    opened = models.PositiveIntegerField(default=0)
+    uploaded = models.PositiveIntegerField(default=0)
+    generated = models.PositiveIntegerField(default=0)
+    viewed = models.PositiveIntegerField(default=0)
+    added_to_cart = models.PositiveIntegerField(default=0)
+    purchased = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "day", "product_id"], name="tryon_dailyproductfunnel_store_day_product_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.store_id} {self.day} {self.product_id!r}"
+
+
+class DailyOrders(models.Model):
+    """One store's orders of one UTC day by currency, attribution and the order's visit (sparse)."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    currency = models.CharField(max_length=3)
+    attribution = models.CharField(max_length=8, choices=Conversion.Attribution.choices)
+    # The order's session had a debited try-on before the order / had sent a widget event before it.
+    tryon_session = models.BooleanField()
+    widget_session = models.BooleanField()
+    orders = models.PositiveIntegerField(default=0)
+    amount_cents = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "day", "currency", "attribution", "tryon_session", "widget_session"],
+                name="tryon_dailyorders_store_day_group_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.store_id} {self.day} {self.currency} {self.attribution}: {self.orders}"

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from tryon import backend, demo_views, status_api, widget
+from tryon import backend, demo_views, funnel_api, status_api, widget
 from tryon.api import TrackView
 
 urlpatterns = [
@@ -9,6 +9,10 @@ urlpatterns = [
     path("api/tryon/status", status_api.WidgetStatusView.as_view(), name="tryon-status"),
     path("api/v1/status", status_api.StoreStatusView.as_view(), name="v1-status"),
     path("status", status_api.PublicStatusView.as_view(), name="status"),
+    path("api/v1/events", funnel_api.EventsView.as_view(), name="v1-events"),
+    path("api/tryon/events", funnel_api.WidgetEventsView.as_view(), name="tryon-events"),
+    path("api/v1/conversions", funnel_api.ConversionView.as_view(), name="v1-conversions"),
+    path("api/v1/returns", funnel_api.ReturnView.as_view(), name="v1-returns"),
     path("widget.js", widget.widget_latest, name="tryon-widget"),
     re_path(r"^widget-(?P<version>\d+\.\d+\.\d+)\.js$", widget.widget_pinned, name="tryon-widget-pinned"),
     path("widget-hash", widget.widget_hash, name="tryon-widget-hash"),

@@ -49,10 +49,14 @@ class AttemptOut(serializers.Serializer):
     responseExcerpt = serializers.CharField(source="response_excerpt")
 
 
+# A delivery carries a subscribable event or the test ping (named in the schema: settings.SPECTACULAR_SETTINGS).
+DELIVERY_EVENT_TYPES = [*SUBSCRIBABLE, TEST]
+
+
 class DeliveryOut(serializers.Serializer):
     id = serializers.CharField(source="public_id")
     eventId = serializers.CharField(source="event.public_id")
-    eventType = serializers.ChoiceField(source="event.type", choices=[*SUBSCRIBABLE, TEST])
+    eventType = serializers.ChoiceField(source="event.type", choices=DELIVERY_EVENT_TYPES)
     status = serializers.ChoiceField(choices=STATUS_CHOICES)
     attempts = serializers.IntegerField()
     nextAttemptAt = UtcDateTimeField(source="next_attempt_at", allow_null=True)

@@ -5,6 +5,7 @@ costs more than the rest of the request's Python. `tryon.api.TrackInputSerialize
 same fields for the OpenAPI schema; tryon/tests/test_report.py holds the two to the same verdicts.
 """
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,10 @@ from genvoris.jsonbody import UNSTORABLE, parse_json
 from tryon.models import TryOnEvent
 
 PRODUCT_TYPES = frozenset(TryOnEvent.ProductType.values)
+# The widget's visit id (SPEC §16): what widget.js makes, and what the events and conversions
+# endpoints take as `sessionId`. `\A…\Z`, not `^…$`: `$` would let a trailing newline through.
+WIDGET_SESSION_ID = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
+WIDGET_SESSION_ID_RULE = "Must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -."
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,7 @@ class TrackReport:
     product_title: str
     origin: str
     end_customer_token: str | None
+    widget_session_id: str | None
 
 
 def read_report(read_body: Callable[[], bytes]) -> TrackReport:
@@ -103,6 +109,15 @@ def _integer(low: int, high: int, *, null: bool = False) -> Check:
     return check
 
 
+def _widget_session_id(value: Any) -> str | None:
+    """Taken as sent, never trimmed: it must equal the id the shopper's checkout reports."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not WIDGET_SESSION_ID.match(value):
+        raise ValueError(WIDGET_SESSION_ID_RULE)
+    return value
+
+
 def _boolean(value: Any) -> bool:
     if value is None:
         raise ValueError("This field may not be null.")
@@ -130,4 +145,5 @@ _FIELDS: dict[str, tuple[Check, Any]] = {
     "product_title": (_string(300), ""),
     "origin": (_string(2048), ""),
     "end_customer_token": (_string(8192, null=True), None),
+    "widget_session_id": (_widget_session_id, None),
 }

@@ -433,6 +433,7 @@ def _event(
             "debited": debited,
             "created_at": now,
             "webhooks": webhooks,
+            "widget_session_id": report.widget_session_id or "",
         },
     )
     return public_id
