@@ -12,7 +12,11 @@ Each page is then rendered in this process by Django's test client as the signed
 warm-up, then the median (and the slowest) of `--runs` loads, in milliseconds of server time.
 The overview and products pages are timed first without rollups (live from the events), then
 `rollup_usage` runs (timed) and every page is timed. `--explain` prints EXPLAIN ANALYZE of the
-slowest queries of the overview and events pages. The database is left for inspection.
+slowest queries of the overview, events and analytics pages. The database is left for inspection.
+
+Since issue 12 it also seeds the Analytics page's data in the same way: a million widget events
+(`--widget-events`) of about 286,000 sessions, 100,000 orders (`--orders`) of those sessions, a
+tenth of them returned, half the try-ons tied to a session, and times that page with 30 and 90 days.
 """
 
 import argparse
@@ -21,6 +25,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +35,7 @@ from bench import db
 DB_NAME = "genvoris_portal_bench"
 DB_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
 BUDGET_MS = 300  # issue 4: the overview and events pages render under this on a million events
+BUDGETED = ("overview", "events", "analytics (30 days)")  # issue 12: Analytics too, with a million widget events
 TITLES = [
     f"{adjective} {noun}"
     for adjective in ("Linen", "Merino", "Relaxed", "Pleated", "Oversized", "Cropped", "Tailored", "Vintage",
@@ -42,7 +48,7 @@ TITLES = [
 EVENTS_SQL = """
 INSERT INTO tryon_tryonevent (
     public_id, store_id, api_key_id, end_customer_id, product_type, product_title, page_url, origin,
-    variation_count, generation_time_ms, success, outcome, reason, debited, created_at
+    variation_count, generation_time_ms, success, outcome, reason, debited, created_at, widget_session_id
 )
 SELECT
     'tro_bench' || lpad(g::text, 17, '0'),
@@ -61,7 +67,10 @@ SELECT
          THEN (ARRAY['quota_exhausted', 'quota_exhausted', 'no_plan', 'paused', 'cancelled'])[(1 + g %% 5)::int]
          ELSE '' END,
     o.outcome = 'debited',
-    now() - %(days)s * interval '1 day' + (g::float8 / %(events)s) * %(days)s * interval '1 day'
+    now() - %(days)s * interval '1 day' + (g::float8 / %(events)s) * %(days)s * interval '1 day',
+    -- Half the try-ons belong to the widget session of their moment (WIDGET_SQL's session k).
+    CASE WHEN g %% 2 = 0 AND %(sessions)s > 0
+         THEN 'bs' || greatest(1, (g::float8 * %(sessions)s / %(events)s)::bigint) ELSE '' END
 FROM generate_series(1::bigint, %(events)s::bigint) AS g,
 LATERAL (
     SELECT CASE WHEN r < 0.90 THEN 'debited' WHEN r < 0.95 THEN 'failed'
@@ -71,11 +80,67 @@ LATERAL (
 """
 
 
+# Widget sessions k = 1..S spread over the days, each going 1 to 6 steps down the funnel (3.5 on
+# average, so S = widget events / 3.5), on one of the 200 products.
+STEP_TYPES = ["WIDGET_OPENED", "PHOTO_UPLOADED", "TRYON_GENERATED", "TRYON_VIEWED", "ADDED_TO_CART", "CLOSED"]
+WIDGET_SQL = """
+INSERT INTO tryon_widgetevent (store_id, session_id, event_type, product_id, product_title, page_url, metadata,
+                               created_at)
+SELECT
+    %(store)s,
+    'bs' || k,
+    (%(steps)s::text[])[step],
+    'sku-' || (k * 7919) %% cardinality(%(titles)s::text[]),
+    (%(titles)s::text[])[(1 + (k * 7919) %% cardinality(%(titles)s::text[]))::int],
+    'https://shop.example/products/' || (k * 7919) %% cardinality(%(titles)s::text[]),
+    '{}'::jsonb,
+    now() - %(days)s * interval '1 day' + (k::float8 / %(sessions)s) * %(days)s * interval '1 day'
+        + step * interval '20 seconds'
+FROM generate_series(1::bigint, %(sessions)s::bigint) AS k,
+LATERAL generate_series(1, (1 + (k * 7) %% 6)::int) AS step
+"""
+# Orders j = 1..N, each of session k = j·S/N five minutes after it began: hard-attributed when that
+# session had a try-on (even k·events/S… approximated by the session's parity), soft for every
+# seventh of the others; one in ten in EUR; one in ten returned.
+ORDERS_SQL = """
+INSERT INTO tryon_conversion (public_id, store_id, platform, order_id, amount_cents, currency, product_id,
+    product_title, session_id, email_hash, attribution_window_minutes, attribution, created_at)
+SELECT
+    'cnv_bench' || lpad(j::text, 17, '0'),
+    %(store)s,
+    'shopify',
+    'bench-' || j,
+    2000 + (j * 7919) %% 18000,
+    CASE WHEN j %% 10 = 0 THEN 'EUR' ELSE 'USD' END,
+    'sku-' || (k * 7919) %% cardinality(%(titles)s::text[]),
+    (%(titles)s::text[])[(1 + (k * 7919) %% cardinality(%(titles)s::text[]))::int],
+    'bs' || k,
+    '',
+    1440,
+    CASE WHEN k %% 2 = 0 THEN 'hard' WHEN j %% 7 = 0 THEN 'soft' ELSE 'none' END,
+    now() - %(days)s * interval '1 day' + (k::float8 / %(sessions)s) * %(days)s * interval '1 day'
+        + interval '5 minutes'
+FROM generate_series(1::bigint, %(orders)s::bigint) AS j,
+LATERAL (SELECT greatest(1, (j::float8 * %(sessions)s / %(orders)s)::bigint) AS k) AS s
+WHERE now() - %(days)s * interval '1 day' + (k::float8 / %(sessions)s) * %(days)s * interval '1 day'
+      + interval '5 minutes' < now()
+"""
+RETURNS_SQL = """
+INSERT INTO tryon_orderreturn (public_id, store_id, platform, order_id, refunded_amount_cents, currency, reason,
+    conversion_id, created_at)
+SELECT 'ret_bench' || lpad(id::text, 17, '0'), store_id, platform, order_id, amount_cents, currency, '', id,
+       least(created_at + interval '3 days', now())
+FROM tryon_conversion WHERE store_id = %(store)s AND id %% 10 = 0
+"""
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument("--widget-events", type=int, default=1_000_000)
+    parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=7, help="timed loads per page, after one warm-up")
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the slowest queries")
     parser.add_argument("--reuse", action="store_true", help="keep the database of the last run (no reseeding)")
@@ -128,11 +193,26 @@ def seed(args: argparse.Namespace) -> dict[str, Any]:
         # The ids inserted are the ones just created, so the per-row foreign-key triggers can be
         # skipped for the load (user postgres may); the constraints still stand for every later write.
         cursor.execute("SET LOCAL session_replication_role = replica")
-        params = {"store": store.pk, "keys": keys, "customers": customers, "titles": TITLES}
-        cursor.execute(EVENTS_SQL, {**params, "events": args.events, "days": args.days})
+        params = {"store": store.pk, "keys": keys, "customers": customers, "titles": TITLES, "days": args.days}
+        sessions = round(args.widget_events / 3.5)
+        cursor.execute(EVENTS_SQL, {**params, "events": args.events, "sessions": sessions})
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE tryon_tryonevent")
     print(f"inserted {args.events:,} events over {args.days} days in {time.perf_counter() - started:.1f} s")
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        if sessions:
+            cursor.execute(WIDGET_SQL, {**params, "sessions": sessions, "steps": STEP_TYPES})
+            cursor.execute(ORDERS_SQL, {**params, "sessions": sessions, "orders": args.orders})
+            cursor.execute(RETURNS_SQL, params)
+    with connection.cursor() as cursor:
+        for table in ("tryon_widgetevent", "tryon_conversion", "tryon_orderreturn"):
+            cursor.execute(f"ANALYZE {table}")
+    print(
+        f"inserted ~{args.widget_events:,} widget events of {sessions:,} sessions, {args.orders:,} orders and "
+        f"their returns in {time.perf_counter() - started:.1f} s"
+    )
     return {"store": Store.objects.get(pk=store.pk)}
 
 
@@ -171,7 +251,10 @@ def pages(client: Any, store: Any) -> list[tuple[str, Callable[[], Any]]]:
     def url(name: str) -> str:
         return reverse(name, kwargs={"store_id": store.public_id})
 
+    from django.utils import timezone
+
     middle = TryOnEvent.objects.filter(store=store).order_by("-created_at", "-id")[500_000]
+    ninety_days_ago = (timezone.now().date() - timedelta(days=89)).isoformat()
     yesterday = (middle.created_at).date().isoformat()
     return [
         ("overview", get(client, url("portal-overview"))),
@@ -187,13 +270,16 @@ def pages(client: Any, store: Any) -> list[tuple[str, Callable[[], Any]]]:
         ("plans", get(client, url("portal-plans"))),
         ("keys", get(client, url("portal-keys"))),
         ("credits", get(client, url("portal-credits"))),
+        ("analytics (30 days)", get(client, url("portal-analytics"))),
+        ("analytics (90 days)", get(client, url("portal-analytics"), {"date_from": ninety_days_ago})),
+        ("analytics.csv (90 days)", get(client, url("portal-analytics-csv"), {"date_from": ninety_days_ago})),
     ]
 
 
 def report(rows: list[tuple[str, float, float]]) -> None:
     print(f"  {'page':<36} {'median ms':>10} {'max ms':>8}")
     for name, median, slowest in rows:
-        flag = "  over budget" if name in ("overview", "events") and median >= BUDGET_MS else ""
+        flag = "  over budget" if name in BUDGETED and median >= BUDGET_MS else ""
         print(f"  {name:<36} {median:>10.1f} {slowest:>8.1f}{flag}")
 
 
@@ -233,12 +319,19 @@ def main() -> None:
     client.force_login(get_user_model().objects.get(username="owner@bench.example"))
     all_pages = pages(client, store)
 
-    from tryon.models import DailyProductUsage, DailyUsage
+    from tryon.models import DailyFunnel, DailyOrders, DailyProductFunnel, DailyProductUsage, DailyUsage
 
-    DailyUsage.objects.filter(store=store).delete()  # a reused database keeps the last run's rollups
-    DailyProductUsage.objects.filter(store=store).delete()
+    # A reused database keeps the last run's rollups.
+    for model in (DailyUsage, DailyProductUsage, DailyFunnel, DailyProductFunnel, DailyOrders):
+        model.objects.filter(store=store).delete()
     print(f"\nWithout rollups (every figure live from the events), {args.runs} runs:")
-    report([(name, *timed(fetch, args.runs)) for name, fetch in all_pages if name.startswith(("overview", "products"))])
+    report(
+        [
+            (name, *timed(fetch, args.runs))
+            for name, fetch in all_pages
+            if name.startswith(("overview", "products", "analytics"))
+        ]
+    )
 
     started = time.perf_counter()
     call_command("rollup_usage")
@@ -250,7 +343,8 @@ def main() -> None:
     if args.explain:
         explain(client, reverse("portal-overview", kwargs={"store_id": store.public_id}))
         explain(client, reverse("portal-events", kwargs={"store_id": store.public_id}))
-    over = [name for name, median, _ in results if name in ("overview", "events") and median >= BUDGET_MS]
+        explain(client, reverse("portal-analytics", kwargs={"store_id": store.public_id}))
+    over = [name for name, median, _ in results if name in BUDGETED and median >= BUDGET_MS]
     if over:
         sys.exit(f"over the {BUDGET_MS} ms budget: {', '.join(over)}")
 

@@ -1,4 +1,5 @@
 from dataclasses import astuple
+from datetime import date, timedelta
 from typing import Any
 
 from django import forms
@@ -60,6 +61,51 @@ class EventFilterForm(forms.Form):
     @property
     def active(self) -> bool:
         return any(astuple(self.filters()))
+
+
+class DateRangeForm(forms.Form):
+    """The Analytics page's range: the events filter's two date fields, with the same check, and a
+    cap on the width so that no request reads more than a year of days. Empty means the last
+    `default_days` days, today included."""
+
+    date_from = EventFilterForm.base_fields["date_from"]
+    date_to = EventFilterForm.base_fields["date_to"]
+    max_days = 366
+    default_days = 30
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", "Must be on or after the start date.")
+        elif start and end and (end - start).days >= self.max_days:
+            self.add_error("date_to", f"Choose at most {self.max_days} days.")
+        return data
+
+    def range(self, today: date) -> tuple[date, date]:
+        """(start, end), both included. A missing end is today (or the start, if that is later); a
+        missing start is `default_days` before the end; a range with an error is the default one
+        (the page shows the error). Never wider than `max_days`, and safe at the calendar's ends."""
+        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        start, end = data.get("date_from"), data.get("date_to")
+        if start is None:
+            end = end or today
+            start = _shift(end, -(self.default_days - 1))
+        elif end is None:
+            end = max(start, min(today, _shift(start, self.max_days - 1)))
+        return start, end
+
+    @property
+    def active(self) -> bool:
+        return self.is_bound and any(self.data.get(name) for name in ("date_from", "date_to"))
+
+
+def _shift(day: date, days: int) -> date:
+    """The day `days` later (or earlier), stopping at the first and last days Python holds."""
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return date.max if days > 0 else date.min
 
 
 class CustomerFilterForm(forms.Form):

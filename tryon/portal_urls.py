@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from tryon import integration, views
+from tryon import analytics_views, integration, views
 
 urlpatterns = [
     path("", views.overview, name="portal-overview"),
@@ -12,4 +12,6 @@ urlpatterns = [
     path("customers", views.customers, name="portal-customers"),
     path("integration", integration.integration, name="portal-integration"),
     path("integration/test", integration.integration_test, name="portal-integration-test"),
+    path("analytics", analytics_views.analytics, name="portal-analytics"),
+    path("analytics.csv", analytics_views.analytics_csv, name="portal-analytics-csv"),
 ]

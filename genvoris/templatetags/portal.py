@@ -82,3 +82,19 @@ def query(context: dict[str, Any], **changes: Any) -> str:
             params[name] = str(value)
     encoded = params.urlencode()
     return f"?{encoded}" if encoded else "?"
+
+
+@register.filter
+def money(cents: int | None, currency: str = "") -> str:
+    """123456, "EUR" → "1,234.56 EUR": minor units shown as hundredths for every currency."""
+    if cents is None:
+        return EMPTY
+    sign = "−" if cents < 0 else ""
+    whole, rest = divmod(abs(int(cents)), 100)
+    return f"{sign}{whole:,}.{rest:02d}{' ' + currency if currency else ''}"
+
+
+@register.filter
+def ratio(value: float | None, digits: int = 2) -> str:
+    """1.5 → "1.50"; None → "—"."""
+    return EMPTY if value is None else f"{value:.{digits}f}"

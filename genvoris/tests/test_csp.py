@@ -39,6 +39,7 @@ def portal_paths(persona: Persona) -> list[str]:
     store = persona.store.public_id
     pages = ["portal-overview", "portal-events", "portal-products", "portal-customers", "portal-plans"]
     pages += ["portal-keys", "portal-credits", "portal-integration", "portal-integration-test"]
+    pages += ["portal-analytics"]
     return [reverse(name, args=[store]) for name in pages] + [
         reverse("portal-plan-edit", args=[store, persona.plan.public_id]),
         reverse("portal-key-revoke", args=[store, persona.key.public_id]),

@@ -301,5 +301,7 @@ def test_every_portal_route_is_covered_by_an_access_test() -> None:
         "portal-webhook-test", "portal-webhook-delivery", "portal-webhook-delivery-resend",
         # tryon/tests/test_integration.py
         "portal-integration", "portal-integration-test",
+        # tryon/tests/test_analytics_portal.py
+        "portal-analytics", "portal-analytics-csv",
     }  # fmt: skip
     assert names == covered
