@@ -4,6 +4,10 @@ its Subresource Integrity hash at /widget-hash.
 The version lives in one place, the `VERSION` constant inside the script. Only the current
 version is served; a pinned URL of any other version is a 404, never a silent upgrade (a pinned
 tag carries an SRI hash that another file would fail anyway).
+
+What is served is a minified build of the readable source in the repository, made by rjsmin once
+per process (and again when the file changes), in memory: nothing is written to disk. The SRI
+hash, the ETag and the gzipped answer are all of those minified bytes.
 """
 
 import base64
@@ -14,6 +18,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import rjsmin
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
@@ -28,7 +33,7 @@ PINNED_CACHE = "public, max-age=31536000, immutable"
 
 @dataclass(frozen=True)
 class Bundle:
-    content: bytes
+    content: bytes  # the minified build, as served
     gzipped: bytes
     version: str
     sha384: str  # the SRI form: "sha384-<base64>"
@@ -44,12 +49,19 @@ def widget_bundle() -> Bundle:
     return _load(WIDGET_FILE.stat().st_mtime_ns)
 
 
+def minify(source: bytes) -> bytes:
+    """rjsmin keeps strings, template literals and regular expressions as they are, and the
+    leading `/*! … */` comment."""
+    return rjsmin.jsmin(source, keep_bang_comments=True)
+
+
 @functools.lru_cache(maxsize=1)
 def _load(mtime_ns: int) -> Bundle:
-    content = WIDGET_FILE.read_bytes()
-    match = _VERSION.search(content)
+    source = WIDGET_FILE.read_bytes()
+    match = _VERSION.search(source)
     if match is None:
         raise ValueError(f'{WIDGET_FILE} has no `const VERSION = "x.y.z";`')
+    content = minify(source)
     digest = base64.b64encode(hashlib.sha384(content).digest()).decode()
     return Bundle(
         content=content,

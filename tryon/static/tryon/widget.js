@@ -1,7 +1,7 @@
 /*! Genvoris try-on widget. Reference: docs/widget.md (the reasons behind this code too). */
 (() => {
   "use strict";
-  const VERSION = "1.1.0";
+  const VERSION = "1.2.0";
   const w = window;
   const d = document;
   if (w.Genvoris && w.Genvoris.version) return; // included twice: the first copy does everything
@@ -257,7 +257,7 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
   <div class="f"><img class="res" alt=""></div>
   <p class="ok"><svg viewBox="0 0 24 24" aria-hidden="true"><path d="M5 12.5l4.5 4.5L19 7"/></svg><span data-t="ready"></span></p>
   <p class="left muted" hidden></p>
-  <div class="row"><button type="button" class="btn pr" data-a="change" data-t="again"></button><a class="btn sv" download="try-on.jpg" data-t="save"></a></div>
+  <div class="row"><button type="button" class="btn pr" data-a="change" data-t="again"></button><a class="btn sv" download="try-on.jpg" data-a="save" data-t="save"></a></div>
  </section>
  <section data-s="error" hidden>
   <div class="e"><svg viewBox="0 0 24 24" aria-hidden="true"><circle cx="12" cy="12" r="9"/><path d="M12 7.5v5.5M12 16.5v.5"/></svg>
@@ -294,11 +294,14 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
   function settings(opts) {
     const base = (script && script.src) || location.href;
     const api = opts.apiUrl || attr(script, "data-api-url");
+    // Beside our /generate only: a guessed path on a merchant's server could do anything.
+    const near = (n) => opts[n + "Url"] || attr(script, `data-${n}-url`) || (api ? (/\/generate$/.test(api) ? api.replace(/generate$/, n) : "") : new URL("/api/tryon/" + n, base).href);
     return {
       apiKey: opts.apiKey || attr(script, "data-api-key"),
       token: opts.token || opts.endCustomerToken || attr(script, "data-end-customer-token", "data-token", "data-customer-token"),
       apiUrl: api || new URL("/api/tryon/generate", base).href,
-      statusUrl: opts.statusUrl || attr(script, "data-status-url") || (api ? (/\/generate$/.test(api) ? api.replace(/generate$/, "status") : "") : new URL("/api/tryon/status", base).href),
+      statusUrl: near("status"),
+      eventsUrl: near("events"),
       platform: opts.platform || attr(script, "data-platform"),
       upgradeMessage: opts.upgradeMessage || attr(script, "data-upgrade-message"),
       upgradeUrl: opts.upgradeUrl || attr(script, "data-upgrade-url"),
@@ -328,6 +331,7 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
         (e.shiftKey ? f[f.length - 1] : f[0]).focus();
       }
     });
+    $(".res").onload = () => ui.dialog.open && ev("TRYON_VIEWED");
     const [file, camera] = $$(".in");
     ui.file = file;
     ui.camera = camera;
@@ -368,6 +372,7 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
     else if (action === "go") send();
     else if (action === "change") show("pick", '[data-a="choose"]');
     else if (action === "retry") (s.retry || send)();
+    else if (action === "save") ev("RESULT_SHARED");
   }
 
   const images = (o) => [...new Set([o.productImage].concat(o.productImages || []))].filter((u) => u && typeof u == "string");
@@ -390,6 +395,9 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
     localise();
     if (fresh) show("pick");
     ui.dialog.showModal();
+    opened = 1;
+    safe(() => (sessionStorage.gv_open = 1));
+    ev("WIDGET_OPENED");
     const first = ui.root.querySelector("section:not([hidden]) .pr");
     if (first) first.focus();
     if (fresh) s.checked = check(s);
@@ -439,6 +447,7 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
   }
 
   function closed() {
+    ev("CLOSED");
     const trigger = s.trigger;
     if (trigger && trigger.isConnected && trigger.focus) trigger.focus();
   }
@@ -555,7 +564,9 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
       form.append("product_title", s.opts.productTitle || "");
       form.append("product_category", s.opts.productCategory || attr(script, "data-product-category"));
       form.append("page_url", location.href);
+      form.append("widget_session_id", sid);
       form.append("photo", s.photo, /png/.test(s.photo.type) ? "photo.png" : "photo.jpg");
+      ev("PHOTO_UPLOADED");
       const response = await fetch(conf.apiUrl, { method: "POST", body: form, credentials: "omit", mode: "cors" });
       status = response.status;
       retryAfter = response.headers.get("Retry-After") || "";
@@ -572,6 +583,7 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
   function succeed(body, image) {
     const q = body.end_customer_quota || null;
     const img = $(".res");
+    ev("TRYON_GENERATED");
     img.src = body.image;
     img.alt = t("result", { p: s.opts.productTitle || "" });
     $(".sv").href = body.image;
@@ -648,6 +660,11 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
   }
 
   const absolute = (url) => new URL(url, d.baseURI).href;
+  const safe = (f) => {
+    try {
+      return f();
+    } catch (e) {}
+  };
 
   function fromTrigger(el) {
     let more = attr(el, "data-product-images");
@@ -659,6 +676,7 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
     const numbered = [...el.attributes].filter((a) => /^data-product-image-\d+$/.test(a.name));
     numbered.sort((a, b) => a.name.slice(19) - b.name.slice(19));
     return {
+      productId: attr(el, "data-product-id"),
       productImage: attr(el, "data-product-image"),
       productImages: more.concat(numbered.map((a) => a.value.trim())),
       productTitle: attr(el, "data-product-title"),
@@ -756,8 +774,47 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
   if (d.readyState === "loading") d.addEventListener("DOMContentLoaded", start);
   else start();
 
+  // The visit id (SPEC §16): sessionStorage, and the gv_sid cookie for the store's checkout.
+  const SID = /^[\w-]{1,64}$/;
+  const sid =
+    [safe(() => sessionStorage.gv_sid), safe(() => d.cookie.match(/(^|; )gv_sid=([^;]*)/)[2])].find((v) => SID.test(v || "")) ||
+    [...crypto.getRandomValues(new Uint8Array(16))].map((b) => (b | 256).toString(16).slice(1)).join("");
+  safe(() => (sessionStorage.gv_sid = sid));
+  safe(() => (d.cookie = `gv_sid=${sid};path=/;SameSite=Lax${location.protocol == "https:" ? ";Secure" : ""}`));
+
+  // Funnel events: none before an open in this visit, batched, a beacon when the page hides.
+  let queue = [];
+  let timer = 0;
+  let opened = safe(() => sessionStorage.gv_open);
+  const eventsTo = (conf) => opened && /^gvk_pub_/.test(conf.apiKey) && !(script && script.hasAttribute("data-no-events")) && conf.eventsUrl;
+  function ev(type, o) {
+    if (!eventsTo(settings(s.opts || {}))) return;
+    o = o || s.opts || {};
+    const e = { sessionId: sid, eventType: type, pageUrl: location.href.slice(0, 2048) };
+    if (o.productId) e.productId = String(o.productId).slice(0, 200);
+    if (o.productTitle) e.productTitle = String(o.productTitle).slice(0, 300);
+    queue.push(e);
+    if (queue.length > 9) flush();
+    else timer = timer || setTimeout(flush, 2e3);
+  }
+  function flush(beacon) {
+    clearTimeout(timer);
+    timer = 0;
+    const conf = settings(s.opts || {});
+    const url = eventsTo(conf);
+    while (url && queue.length) {
+      const body = JSON.stringify({ api_key: conf.apiKey, events: queue.splice(0, 50) });
+      // Dropped on failure: no retry.
+      safe(() => (beacon === 1 && navigator.sendBeacon(url, new Blob([body], { type: "text/plain;charset=UTF-8" }))) || fetch(url, { method: "POST", body, keepalive: true, credentials: "omit" }).catch(() => {}));
+    }
+  }
+  d.addEventListener("visibilitychange", () => d.visibilityState == "hidden" && flush(1));
+  w.addEventListener("pagehide", () => flush(1));
+
   w.Genvoris = {
     version: VERSION,
+    sessionId: sid,
+    trackEvent: (type, o) => (/^(ADDED_TO_CART|CHECKOUT_STARTED)$/.test(type) ? ev(type, o || {}) : console.warn("[Genvoris] Unknown event: " + type)),
     openTryOn: (opts) => open(opts || {}, (opts && opts.trigger) || d.activeElement),
     close: () => ui && ui.dialog.open && ui.dialog.close(),
   };
