@@ -33,9 +33,9 @@ from stores.services import (
     MAX_TOPUP_CREDITS,
     Actor,
     TopUpAlreadyApplied,
+    api_key_disable,
+    api_key_enable,
     api_key_relabel,
-    api_key_revoke,
-    api_key_unlock,
     credit_topup,
     store_reactivate,
     store_suspend,
@@ -136,6 +136,11 @@ class ApiKeyForm(forms.ModelForm):
         fields = ["label", "active"]
         labels = {"active": "Usable"}
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.revoked_at is not None:
+            self.fields["active"].disabled = True  # revocation is final (SPEC §19)
+
 
 class ApiKeyInline(admin.TabularInline):
     """Keys are created by merchants (the plaintext is shown to them once); support can only relabel,
@@ -149,7 +154,9 @@ class ApiKeyInline(admin.TabularInline):
     readonly_fields = ["prefix_display", "kind", "domains", "state", "last_used_at", "created_at"]
     ordering = ["-created_at"]
     verbose_name = "API key"
-    verbose_name_plural = "API keys (untick Usable to revoke a key, tick it to re-enable a revoked one)"
+    verbose_name_plural = (
+        "API keys (untick Usable to disable a key, tick it to re-enable; a key the merchant revoked stays revoked)"
+    )
 
     def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
@@ -164,8 +171,10 @@ class ApiKeyInline(admin.TabularInline):
 
     @admin.display(description="State")
     def state(self, key: ApiKey) -> str:
-        if not key.active:
+        if key.revoked_at is not None:
             return status_badge("cancelled", "revoked")
+        if not key.active:
+            return status_badge("paused", "disabled by support")
         return status_badge("active", "usable")
 
 
@@ -295,10 +304,13 @@ class StoreAdmin(admin.ModelAdmin):
             return
         formset.save(commit=False)  # fills changed_objects (and the change message) without writing
         for key, changed in formset.changed_objects:
+            actor = Actor.of_user(request.user)  # type: ignore[arg-type]
             if "label" in changed:
-                api_key_relabel(key=key, label=key.label)
+                api_key_relabel(key=key, label=key.label, actor=actor)
             if "active" in changed:
-                (api_key_unlock if key.active else api_key_revoke)(key=key)
+                # Unticking disables (support can undo it); only the merchant revokes, for good.
+                reason = f"Changed in the admin by {actor.label}"
+                (api_key_enable if key.active else api_key_disable)(key=key, reason=reason, actor=actor)
 
     # --- actions
 

@@ -93,6 +93,10 @@ class ApiKey(models.Model):
             models.CheckConstraint(
                 condition=Q(kind="publishable") | Q(public_value=""), name="stores_apikey_public_value_publishable_only"
             ),
+            # Revocation is final (SPEC §19): a revoked key is inactive, whatever writes the row.
+            models.CheckConstraint(
+                condition=Q(revoked_at__isnull=True) | Q(active=False), name="stores_apikey_revoked_stays_inactive"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -233,6 +237,10 @@ class AuditEntry(models.Model):
         WEBHOOK_DELETED = "webhook.deleted", "Webhook endpoint deleted"
         WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated", "Webhook secret rotated"
         BUTTON_DESIGN_UPDATED = "button_design.updated", "Button design changed"
+        API_KEY_REVOKED = "api_key.revoked", "API key revoked"
+        API_KEY_DISABLED = "api_key.disabled", "API key disabled by support"
+        API_KEY_ENABLED = "api_key.enabled", "API key re-enabled by support"
+        API_KEY_RELABELED = "api_key.relabeled", "API key relabeled"
 
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="audit_entries")
     action = models.CharField(max_length=32, choices=Action.choices)

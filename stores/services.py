@@ -191,18 +191,75 @@ def _api_key_store(*, store: Store, kind: str, label: str, domains: list[str], p
     )
 
 
-def api_key_relabel(*, key: ApiKey, label: str) -> ApiKey:
+def _key_audit(key: ApiKey, action: AuditEntry.Action, actor: Actor, **detail: Any) -> None:
+    audit_record(
+        store_id=key.store_id, action=action, target=key.public_id, actor=actor, detail={"key": key.prefix, **detail}
+    )
+
+
+@transaction.atomic
+def api_key_relabel(*, key: ApiKey, label: str, actor: Actor = SYSTEM) -> ApiKey:
+    before = ApiKey.objects.values_list("label", flat=True).get(pk=key.pk)
     key.label = label.strip()[:80]
     key.save(update_fields=["label"])
+    if before != key.label:
+        _key_audit(key, AuditEntry.Action.API_KEY_RELABELED, actor, before=before, after=key.label)
     return key
 
 
-def api_key_revoke(*, key: ApiKey) -> ApiKey:
+@transaction.atomic
+def api_key_revoke(*, key: ApiKey, actor: Actor = SYSTEM) -> ApiKey:
+    """Revoke for good (SPEC §19): nothing re-enables a revoked key, see api_key_enable."""
+    locked = ApiKey.objects.select_for_update().get(pk=key.pk)
+    if locked.revoked_at is not None:  # a repeat is a no-op: no second audit entry
+        key.active, key.revoked_at = locked.active, locked.revoked_at
+        return key
     key.active = False
     key.revoked_at = timezone.now()
     key.save(update_fields=["active", "revoked_at"])
+    _key_audit(
+        key, AuditEntry.Action.API_KEY_REVOKED, actor, before="active" if locked.active else "disabled", after="revoked"
+    )
     # The public button-design endpoint answers a revoked key with the defaults from now on.
     public_button_design_forget([key.key_hash])
+    return key
+
+
+def _key_reason(reason: str) -> str:
+    reason = reason.strip()[:500]
+    if not reason:
+        raise invalid_field("reason", "Give a reason; the merchant sees it on their keys page.")
+    return reason
+
+
+@transaction.atomic
+def api_key_disable(*, key: ApiKey, reason: str, actor: Actor) -> ApiKey:
+    """Support switches a key off without revoking it; api_key_enable undoes it."""
+    reason = _key_reason(reason)
+    locked = ApiKey.objects.select_for_update().get(pk=key.pk)
+    if not locked.active:
+        key.active = False
+        return key
+    key.active = False
+    key.save(update_fields=["active"])
+    _key_audit(key, AuditEntry.Action.API_KEY_DISABLED, actor, before="active", after="disabled", reason=reason)
+    public_button_design_forget([key.key_hash])
+    return key
+
+
+@transaction.atomic
+def api_key_enable(*, key: ApiKey, reason: str, actor: Actor) -> ApiKey:
+    """Re-enable a key support disabled. A revoked key is refused: revocation is final."""
+    locked = ApiKey.objects.select_for_update().get(pk=key.pk)
+    if locked.revoked_at is not None:
+        raise invalid_field("active", "This key was revoked; revocation is final. The merchant can create a new key.")
+    reason = _key_reason(reason)
+    if locked.active:
+        key.active = True
+        return key
+    key.active = True
+    key.save(update_fields=["active"])
+    _key_audit(key, AuditEntry.Action.API_KEY_ENABLED, actor, before="disabled", after="active", reason=reason)
     return key
 
 
@@ -231,13 +288,6 @@ def key_refusals_prune(*, now: datetime) -> int:
     """Refusal counts older than a week: the keys page shows a day, support may look back a week."""
     deleted, _ = KeyRefusal.objects.filter(hour__lt=now - timedelta(days=7)).delete()
     return deleted
-
-
-def api_key_unlock(*, key: ApiKey) -> ApiKey:
-    key.revoked_at = None
-    key.active = True
-    key.save(update_fields=["revoked_at", "active"])
-    return key
 
 
 class TopUpAlreadyApplied(Exception):

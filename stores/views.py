@@ -16,7 +16,7 @@ from stores.forms import ApiKeyForm
 from stores.models import ApiKey, Store
 from stores.portal import member_stores, member_view, render_portal
 from stores.selectors import api_keys_of, credit_packs_of, credit_summary, key_refusals_of, ledger_of
-from stores.services import api_key_create, api_key_revoke
+from stores.services import Actor, api_key_create, api_key_revoke
 
 # The one place a new key's plaintext lives, from the create POST to the GET it redirects to.
 NEW_KEY_SESSION = "portal_new_api_key"
@@ -77,7 +77,7 @@ def key_revoke(request: HttpRequest, store: Store, key_id: str) -> HttpResponse:
     """GET asks for confirmation; POST revokes."""
     key = get_object_or_404(ApiKey, store=store, public_id=key_id)
     if request.method == "POST" and key.active:
-        api_key_revoke(key=key)
+        api_key_revoke(key=key, actor=Actor.of_user(request.user))  # type: ignore[arg-type]
         messages.success(request, f"Key {key.prefix}… revoked. Requests with it are refused from now on.")
         return redirect("portal-keys", store_id=store.public_id)
     if not key.active:

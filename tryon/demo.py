@@ -16,7 +16,7 @@ from quotas.models import EndCustomer, Plan
 from quotas.services import end_customer_create, plan_create
 from stores.models import ApiKey, Store
 from stores.selectors import api_key_by_plaintext
-from stores.services import COMMAND, api_key_ensure, api_key_unlock, credit_topup, store_create
+from stores.services import COMMAND, api_key_ensure, credit_topup, store_create
 
 DEMO_EMAIL = "demo@genvoris.test"
 DEMO_PASSWORD = "demo-try-on-2026"
@@ -74,8 +74,9 @@ def demo_seed() -> Demo:
         (ApiKey.Kind.PUBLISHABLE, "Demo widget key", publishable),
     ]:
         key = api_key_ensure(store=store, kind=kind, label=label, plaintext=plaintext)
-        if not key.is_usable:  # the printed keys must work: re-seeding revives a revoked demo key
-            api_key_unlock(key=key)
+        if not key.is_usable:  # the printed keys must work, but revocation is final (SPEC §19):
+            key.delete()  # re-seeding replaces a revoked demo key with a new row of the same value
+            api_key_ensure(store=store, kind=kind, label=label, plaintext=plaintext)
     plan = store.plans.filter(name="Demo Starter").first() or plan_create(
         store=store, name="Demo Starter", monthly_try_ons=3
     )

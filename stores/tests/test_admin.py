@@ -14,7 +14,7 @@ from django.utils import timezone
 from conftest import Persona, Track, make_persona
 from genvoris.tests.admin_pages import admin_url, change_form_data, change_url, run_action
 from stores.models import ApiKey, AuditEntry, CreditLedgerEntry, CreditPack, Store
-from stores.services import SYSTEM, store_suspend
+from stores.services import SYSTEM, api_key_revoke, store_suspend
 from stores.tests.factories import StoreFactory
 
 pytestmark = pytest.mark.django_db
@@ -354,7 +354,8 @@ class TestStorePage:
         pack.refresh_from_db()
         assert (pack.credits, pack.remaining) == (100, 100)
 
-    def test_keys_can_be_relabelled_revoked_and_re_enabled(self, admin_client: Client, owner: Persona) -> None:
+    def test_keys_can_be_relabelled_disabled_and_re_enabled(self, admin_client: Client, owner: Persona) -> None:
+        # Issue 13: unticking Usable disables (not revokes); both changes are audited.
         url = change_url(owner.store)
         data = change_form_data(admin_client, url)
         index = next(k for k, v in data.items() if k.endswith("-id") and str(v) == str(owner.key.pk))[: -len("-id")]
@@ -362,14 +363,34 @@ class TestStorePage:
         data.pop(f"{index}-active")
         assert admin_client.post(url, data).status_code == 302
         key = ApiKey.objects.get(pk=owner.key.pk)
-        assert (key.label, key.active) == ("Checkout server", False)
-        assert key.revoked_at is not None
+        assert (key.label, key.active, key.revoked_at) == ("Checkout server", False, None)
 
         data = change_form_data(admin_client, url)
         data[f"{index}-active"] = "on"
         assert admin_client.post(url, data).status_code == 302
         key.refresh_from_db()
         assert (key.active, key.revoked_at) == (True, None)
+        actions = list(
+            AuditEntry.objects.filter(target=key.public_id).order_by("id").values_list("action", "actor", "detail")
+        )
+        assert [(a, d.get("before"), d.get("after")) for a, _, d in actions] == [
+            (AuditEntry.Action.API_KEY_RELABELED, "test key", "Checkout server"),
+            (AuditEntry.Action.API_KEY_DISABLED, "active", "disabled"),
+            (AuditEntry.Action.API_KEY_ENABLED, "disabled", "active"),
+        ]
+        assert all(actor and actor != "system" for _, actor, _ in actions)
+
+    def test_a_revoked_key_stays_revoked_when_usable_is_ticked(self, admin_client: Client, owner: Persona) -> None:
+        # Issue 13: a key the merchant revoked was re-enabled by ticking Usable.
+        api_key_revoke(key=owner.key)
+        url = change_url(owner.store)
+        data = change_form_data(admin_client, url)
+        index = next(k for k, v in data.items() if k.endswith("-id") and str(v) == str(owner.key.pk))[: -len("-id")]
+        data[f"{index}-active"] = "on"
+        assert admin_client.post(url, data).status_code == 302
+        key = ApiKey.objects.get(pk=owner.key.pk)
+        assert key.active is False
+        assert key.revoked_at is not None
 
     def test_no_key_can_be_added_or_deleted(self, admin_client: Client, owner: Persona) -> None:
         url = change_url(owner.store)
