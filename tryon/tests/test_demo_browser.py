@@ -57,6 +57,8 @@ def test_real_pausing_from_the_page_pauses_the_try_on(page: Any, demo: Demo) -> 
     page.goto(MEMBER)
     before = credits(demo)
     page.click("text=Pause the shopper")
+    # The form posts and redirects: reloading before that navigation ends would race it.
+    expect(page.get_by_role("button", name="Resume the shopper")).to_be_visible()
     # The status of this (key, token) was answered a moment ago and may be kept 10 s (SPEC §15);
     # forgetting it stands in for the 10 s a shopper's next visit would come after.
     cache.clear()
