@@ -86,7 +86,7 @@ class TestSignIn:
 class TestSwitcher:
     def test_several_stores_get_a_list(self, signed_in: Client, owner: Persona) -> None:
         second = StoreFactory(name="Second Shop")
-        Membership.objects.create(user=owner.user, store=second, role=Membership.Role.MEMBER)
+        Membership.objects.create(user=owner.user, store=second, role=Membership.Role.DEVELOPER)
         StoreFactory(name="Not Mine")
         response = signed_in.get("/portal/")
         html = response.content.decode()
