@@ -246,6 +246,9 @@ class AuditEntry(models.Model):
         API_KEY_DISABLED = "api_key.disabled", "API key disabled by support"
         API_KEY_ENABLED = "api_key.enabled", "API key re-enabled by support"
         API_KEY_RELABELED = "api_key.relabeled", "API key relabeled"
+        MEMBER_INVITED = "member.invited", "Team member invited"
+        MEMBER_ROLE_CHANGED = "member.role_changed", "Team member's role changed"
+        MEMBER_REMOVED = "member.removed", "Team member removed"
 
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="audit_entries")
     action = models.CharField(max_length=32, choices=Action.choices)

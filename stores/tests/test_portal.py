@@ -303,5 +303,7 @@ def test_every_portal_route_is_covered_by_an_access_test() -> None:
         "portal-integration", "portal-integration-test",
         # tryon/tests/test_analytics_portal.py
         "portal-analytics", "portal-analytics-csv",
+        # stores/tests/test_team.py
+        "portal-team", "portal-team-invite", "portal-team-role", "portal-team-remove",
     }  # fmt: skip
     assert names == covered
