@@ -18,6 +18,9 @@ from stores.services import Actor, audit_record
 User = get_user_model()
 
 
+CONSOLE_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
+
 class TeamError(ValueError):
     """A team change refused, with the sentence the portal shows."""
 
@@ -55,9 +58,14 @@ def user_for_invite(email: str) -> Any:
     return user
 
 
-def send_set_password(user: Any, store: Store, *, inviter: str | None, base_url: str | None = None) -> str:
-    """Email the user their set-password link for the store's portal; returns the link."""
+def send_set_password(
+    user: Any, store: Store, *, inviter: str | None, base_url: str | None = None, print_to_console: bool = True
+) -> str:
+    """Email the user their set-password link for the store's portal; returns the link. With the
+    console backend and `print_to_console` off, nothing is sent (the caller prints the link)."""
     link = set_password_link(user, base_url)
+    if settings.EMAIL_BACKEND == CONSOLE_BACKEND and not print_to_console:
+        return link  # the caller shows the link itself: a command's stdout stays its output
     who = f"{inviter} invited you" if inviter else "You have an account"
     send_mail(
         subject=f"Your Genvoris portal for {store.name}",
