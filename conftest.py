@@ -62,6 +62,13 @@ def make_persona(name: str, credits: int = 100, quota: int = 10) -> Persona:
     )
 
 
+def make_member(store: Store, name: str, role: str) -> Any:
+    """A user who belongs to the store with the role (owner, developer or viewer) and nothing else."""
+    user = UserFactory(username=f"{name}@example.com")
+    Membership.objects.create(user=user, store=store, role=role)
+    return user
+
+
 @pytest.fixture
 def owner(db: None) -> Persona:
     return make_persona("owner")

@@ -133,6 +133,16 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+# Mail: the console in development (each message printed), EMAIL_URL in production, e.g.
+# smtp+tls://user:password@smtp.example.com:587. Invites and password resets are sent from it.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Genvoris <no-reply@genvoris.org>")
+# Where the links in those emails point: the portal's address as merchants reach it.
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# A set-password link (invite or reset) works once, and for this long.
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT_HOURS", default=72) * 3600
+# Password-reset requests per address an hour (the answer never says whether an email exists).
+PASSWORD_RESETS_PER_HOUR = env.int("PASSWORD_RESETS_PER_HOUR", default=10)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "portal"
 LOGOUT_REDIRECT_URL = "login"

@@ -15,3 +15,4 @@ STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticF
 WHITENOISE_USE_FINDERS = True  # serve app static files without collectstatic
 # Production's rule whatever a local .env says; the tests that deliver to 127.0.0.1 lift it themselves.
 WEBHOOK_ALLOW_PRIVATE_URLS = _PRIVATE_WEBHOOKS
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from genvoris.api import no_endpoint
 from genvoris.views import favicon, landing
+from stores.account_views import PasswordResetView, SetPasswordView
 from stores.forms import LoginForm
 from stores.views import portal_home
 
@@ -21,6 +22,13 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/password-reset/", PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "accounts/password-reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path("accounts/set-password/<uidb64>/<token>/", SetPasswordView.as_view(), name="password_reset_confirm"),
     path("portal/", portal_home, name="portal"),
     path("portal/<str:store_id>/", include("tryon.portal_urls")),
     path("portal/<str:store_id>/", include("quotas.portal_urls")),

@@ -47,12 +47,17 @@ class Store(models.Model):
 
 class Membership(models.Model):
     class Role(models.TextChoices):
-        OWNER = "owner"
-        MEMBER = "member"
+        """What a member may do in the portal (SPEC §19), enforced by stores.portal.member_view:
+        an owner everything; a developer keys, webhooks, integration, plans and customers, but not
+        the team or credit purchases; a viewer reads every page and changes nothing."""
+
+        OWNER = "owner", "Owner"
+        DEVELOPER = "developer", "Developer"
+        VIEWER = "viewer", "Viewer"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="memberships")
-    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -241,6 +246,9 @@ class AuditEntry(models.Model):
         API_KEY_DISABLED = "api_key.disabled", "API key disabled by support"
         API_KEY_ENABLED = "api_key.enabled", "API key re-enabled by support"
         API_KEY_RELABELED = "api_key.relabeled", "API key relabeled"
+        MEMBER_INVITED = "member.invited", "Team member invited"
+        MEMBER_ROLE_CHANGED = "member.role_changed", "Team member's role changed"
+        MEMBER_REMOVED = "member.removed", "Team member removed"
 
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="audit_entries")
     action = models.CharField(max_length=32, choices=Action.choices)

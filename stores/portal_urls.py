@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from stores import views
+from stores import team_views, views
 from stores.webhooks import views as webhooks
 
 urlpatterns = [
@@ -10,6 +10,10 @@ urlpatterns = [
     path("keys/create", views.key_create, name="portal-key-create"),
     path("keys/<public_id:key_id>/revoke", views.key_revoke, name="portal-key-revoke"),
     path("credits", views.credits, name="portal-credits"),
+    path("team", team_views.team, name="portal-team"),
+    path("team/invite", team_views.member_invite_view, name="portal-team-invite"),
+    path("team/<int:membership_id>/role", team_views.member_role_view, name="portal-team-role"),
+    path("team/<int:membership_id>/remove", team_views.member_remove_view, name="portal-team-remove"),
     path("webhooks", webhooks.webhooks, name="portal-webhooks"),
     path("webhooks/create", webhooks.webhook_create, name="portal-webhook-create"),
     path("webhooks/<public_id:endpoint_id>", webhooks.webhook_detail, name="portal-webhook"),

@@ -1,6 +1,8 @@
 """Every write to stores, keys and credits. Balances move only through conditional F() updates."""
 
+import getpass
 import logging
+import os
 import secrets
 import unicodedata
 from collections.abc import Mapping
@@ -53,7 +55,15 @@ class Actor:
         return cls(label=getattr(user, "email", "") or user.get_username(), user=user)
 
 
-COMMAND = Actor("command")
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name and no passwd entry (some containers)
+        return f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
+
+
+# A manage.py command acts as the operating-system user who runs it (SPEC §19): "command:alice".
+COMMAND = Actor(f"command:{_os_user()}")
 SYSTEM = Actor("system")
 
 
@@ -72,7 +82,9 @@ def audit_record(
 
 
 @transaction.atomic
-def store_create(*, name: str, owner_email: str, password: str | None = None) -> Store:
+def store_create(*, name: str, owner_email: str, password: str | None = None, invite: bool = False) -> Store:
+    """A store and its owner. With `invite` and no password, an owner new to Genvoris is made
+    inactive with no usable password, until they choose one through an emailed link."""
     name = name.strip()
     if not 1 <= len(name) <= 120:
         raise invalid_field("name", "Must be 1 to 120 characters.")
@@ -83,7 +95,9 @@ def store_create(*, name: str, owner_email: str, password: str | None = None) ->
     user_model = get_user_model()
     owner = user_model.objects.filter(username=email).first()
     if owner is None:
-        owner = user_model.objects.create_user(username=email, email=email, password=password)
+        owner = user_model.objects.create_user(
+            username=email, email=email, password=password, is_active=bool(password) or not invite
+        )
     elif password:
         owner.set_password(password)
         owner.save(update_fields=["password"])

@@ -6,6 +6,7 @@ test database, so it gets either no database at all (argument errors) or a migra
 SQLite file of its own.
 """
 
+import getpass
 import hashlib
 import json
 import os
@@ -124,13 +125,58 @@ def counts() -> tuple[int, int, int, int]:
 class TestCreateStore:
     def test_json_is_the_store_and_its_owner(self) -> None:
         out = call_json("create_store", "--name", "Maison Lune", "--email", "Owner@Lune.example")
-        assert set(out) == {"id", "name", "owner_email"}
+        assert set(out) == {"id", "name", "owner_email", "set_password_link"}
         store = Store.objects.get(public_id=out["id"])
+        link = out.pop("set_password_link")
         assert out == {"id": store.public_id, "name": "Maison Lune", "owner_email": "owner@lune.example"}
+        assert link.startswith("http://127.0.0.1:8000/accounts/set-password/")
         assert store.public_id.startswith("st_")
         assert (store.status, store.credit_balance) == (Store.Status.ACTIVE, 0)
         membership = Membership.objects.get(store=store)
         assert (membership.role, membership.user.email) == (Membership.Role.OWNER, "owner@lune.example")
+
+    def test_without_password_the_owner_is_emailed_a_one_time_link(self) -> None:
+        from django.core import mail
+        from django.test import Client
+
+        out = call_json("create_store", "--name", "Lune", "--email", "o@lune.example")
+        user = Membership.objects.get(store__public_id=out["id"]).user
+        assert not user.is_active
+        assert not user.has_usable_password()
+        assert len(mail.outbox) == 1
+        assert mail.outbox[0].to == ["o@lune.example"]
+        assert out["set_password_link"] in mail.outbox[0].body
+        path = out["set_password_link"].removeprefix("http://127.0.0.1:8000")
+        client = Client()
+        form = client.get(path, follow=True)
+        password = "a fresh and long passphrase 42"
+        done = client.post(form.redirect_chain[-1][0], {"new_password1": password, "new_password2": password})
+        assert done.status_code == 302
+        user.refresh_from_db()
+        assert user.is_active
+        assert user.check_password(password)
+        assert client.get("/portal/")["Location"] == f"/portal/{out['id']}/"
+        assert "This link no longer works" in Client().get(path, follow=True).content.decode()
+
+    def test_human_output_prints_the_link(self) -> None:
+        text = call_human("create_store", "--name", "Maison Lune", "--email", "o@lune.example")
+        assert "/accounts/set-password/" in text
+
+    def test_same_name_twice_is_refused(self) -> None:
+        call_json("create_store", "--name", "Maison Lune", "--email", "o@lune.example")
+        with pytest.raises(CommandError, match="already exists"):
+            call_json("create_store", "--name", "maison lune ", "--email", "p@lune.example")
+        assert Store.objects.count() == 1
+        out = call_json("create_store", "--name", "Maison Lune", "--email", "p@lune.example", "--allow-duplicate-name")
+        assert Store.objects.count() == 2
+        assert out["name"] == "Maison Lune"
+
+    def test_same_name_exits_non_zero(self, sqlite_db: Path) -> None:
+        first = manage("create_store", "--name", "Twice", "--email", "t@lune.example", database=sqlite_db)
+        assert first.returncode == 0, first.stderr
+        second = manage("create_store", "--name", "Twice", "--email", "u@lune.example", database=sqlite_db)
+        assert second.returncode != 0
+        assert "already exists" in second.stderr
 
     def test_password_lets_the_owner_log_in(self) -> None:
         out = call_json("create_store", "--name", "Lune", "--email", "o@lune.example", "--password", "s3cret-Pass")
@@ -272,7 +318,8 @@ class TestTopupCredits:
         assert (pack.source, pack.note, pack.expired_at) == (CreditPack.Source.COMMAND, "Invoice 1042", None)
         entry = CreditLedgerEntry.objects.get(pack=pack)
         assert (entry.kind, entry.delta, entry.balance_after) == (CreditLedgerEntry.Kind.TOPUP, 250, 250)
-        assert (entry.actor, entry.actor_user, entry.reason) == ("command", None, "Invoice 1042")
+        # The operating-system user who ran the command (SPEC §19).
+        assert (entry.actor, entry.actor_user, entry.reason) == (f"command:{getpass.getuser()}", None, "Invoice 1042")
         assert Store.objects.get(pk=store.pk).credit_balance == 250
 
     def test_defaults_and_a_second_pack_adds_to_the_balance(self, owner: Persona) -> None:
@@ -348,7 +395,7 @@ class TestSuspendAndReactivate:
 
     def test_suspending_without_a_reason_records_who_did_it(self, owner: Persona) -> None:
         call_json("suspend_store", owner.store.public_id)
-        assert Store.objects.get(pk=owner.store.pk).suspended_reason == "Suspended by command"
+        assert Store.objects.get(pk=owner.store.pk).suspended_reason == f"Suspended by command:{getpass.getuser()}"
 
     def test_running_twice_is_safe(self, owner: Persona) -> None:
         call_json("suspend_store", owner.store.public_id)
@@ -423,7 +470,7 @@ class TestArgumentErrorsInASubprocess:
 class TestOperatorFlowInASubprocess:
     def test_store_key_credits_suspension_expiry_and_errors(self, sqlite_db: Path) -> None:
         store = manage_json("create_store", "--name", "Flow Shop", "--email", "flow@example.com", database=sqlite_db)
-        assert set(store) == {"id", "name", "owner_email"}
+        assert set(store) == {"id", "name", "owner_email", "set_password_link"}
         key = manage_json("create_api_key", store["id"], "--domains", "flow.example", database=sqlite_db)
         assert set(key) == {"id", "key", "prefix", "kind"}
         topup = manage_json("topup_credits", store["id"], "40", "--valid-days", "3", database=sqlite_db)

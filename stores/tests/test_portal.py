@@ -86,7 +86,7 @@ class TestSignIn:
 class TestSwitcher:
     def test_several_stores_get_a_list(self, signed_in: Client, owner: Persona) -> None:
         second = StoreFactory(name="Second Shop")
-        Membership.objects.create(user=owner.user, store=second, role=Membership.Role.MEMBER)
+        Membership.objects.create(user=owner.user, store=second, role=Membership.Role.DEVELOPER)
         StoreFactory(name="Not Mine")
         response = signed_in.get("/portal/")
         html = response.content.decode()
@@ -303,5 +303,7 @@ def test_every_portal_route_is_covered_by_an_access_test() -> None:
         "portal-integration", "portal-integration-test",
         # tryon/tests/test_analytics_portal.py
         "portal-analytics", "portal-analytics-csv",
+        # stores/tests/test_team.py
+        "portal-team", "portal-team-invite", "portal-team-role", "portal-team-remove",
     }  # fmt: skip
     assert names == covered
