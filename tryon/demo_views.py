@@ -26,6 +26,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryD
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_POST, require_safe
 
 from genvoris.errors import ApiError
@@ -55,6 +56,8 @@ class Product:
     title: str
     price_cents: int
     image: str  # a static file of this project
+    width: int  # the image's, in the page: the browser reserves its box before it loads (no CLS)
+    height: int
     blurb: str
     member: bool  # per-customer mode: the page carries the demo shopper's session token
 
@@ -73,6 +76,8 @@ PRODUCTS = (
         title="Black Wrap Dress",
         price_cents=8900,
         image="tryon/demo/wrap-dress.png",
+        width=600,
+        height=760,
         blurb="A fluid wrap dress with flutter sleeves and a tie waist. Anyone can try it on: this page "
         "runs the widget in legacy mode, and each try-on spends one of the store's credits.",
         member=False,
@@ -82,6 +87,8 @@ PRODUCTS = (
         title="Sand Linen Shirt",
         price_cents=5900,
         image="tryon/demo/linen-shirt.png",
+        width=600,
+        height=720,
         blurb="Washed linen, relaxed fit, one chest pocket. Members only: this page is signed in as the "
         "demo shopper, whose plan allows 3 try-ons a month. After the third, the widget says so before a "
         "photo is picked.",
@@ -101,12 +108,14 @@ def _product_or_none(slug: str) -> Product | None:
     return next((product for product in PRODUCTS if product.slug == slug), None)
 
 
+@gzip_page  # docs/decisions.md: compressed, BREACH considered
 @require_safe
 def demo_index(request: HttpRequest) -> HttpResponse:
     demo = demo_find()
     return render(request, "tryon/demo.html", {"demo": demo, "products": PRODUCTS, **_figures(demo)})
 
 
+@gzip_page  # docs/decisions.md: compressed, BREACH considered
 @require_safe
 def demo_product(request: HttpRequest, slug: str) -> HttpResponse:
     product = _product(slug)
@@ -258,6 +267,7 @@ def demo_bag_remove(request: HttpRequest) -> HttpResponse:
     return _keep_bag(request, redirect("demo-bag"), bag)
 
 
+@gzip_page  # docs/decisions.md: compressed, BREACH considered
 @require_safe
 def demo_bag(request: HttpRequest) -> HttpResponse:
     demo = demo_find()
@@ -297,6 +307,7 @@ def demo_checkout(request: HttpRequest) -> HttpResponse:
     return _keep_bag(request, redirect("demo-order", order_id=order.order_id), {})
 
 
+@gzip_page  # docs/decisions.md: compressed, BREACH considered
 @require_safe
 def demo_order(request: HttpRequest, order_id: str) -> HttpResponse:
     demo = demo_find()
