@@ -13,7 +13,7 @@ from django.db.models.functions import Least, TruncDate
 from quotas.models import EndCustomer, UsagePeriod
 from quotas.periods import window_at
 from stores.models import ApiKey, CreditLedgerEntry, Store
-from tryon.models import DailyProductUsage, DailyUsage, TryOnEvent
+from tryon.models import Conversion, DailyProductUsage, DailyUsage, TryOnEvent
 
 
 @dataclass(frozen=True)
@@ -496,3 +496,8 @@ def customers_filtered(store: Store, *, status: str, search: str) -> QuerySet[En
     if search:
         customers = customers.filter(Q(external_id__icontains=search) | Q(email__icontains=search))
     return customers
+
+
+def conversion_by_order(store: Store, platform: str, order_id: str) -> Conversion | None:
+    """The order reported as (platform, orderId) to this store, if it was."""
+    return Conversion.objects.filter(store=store, platform=platform, order_id=order_id).first()

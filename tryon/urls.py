@@ -20,5 +20,10 @@ urlpatterns = [
     path("demo/stats", demo_views.demo_stats, name="demo-stats"),
     path("demo/reset-shopper", demo_views.demo_reset_shopper, name="demo-reset-shopper"),
     path("demo/shopper-status", demo_views.demo_shopper_status, name="demo-shopper-status"),
+    path("demo/bag/", demo_views.demo_bag, name="demo-bag"),
+    path("demo/bag/add", demo_views.demo_bag_add, name="demo-bag-add"),
+    path("demo/bag/remove", demo_views.demo_bag_remove, name="demo-bag-remove"),
+    path("demo/checkout", demo_views.demo_checkout, name="demo-checkout"),
+    path("demo/orders/<slug:order_id>/", demo_views.demo_order, name="demo-order"),
     path("demo/<slug:slug>/", demo_views.demo_product, name="demo-product"),
 ]

@@ -1,6 +1,7 @@
 """/demo/: the storefront that embeds the widget as the published snippet shows."""
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -176,3 +177,28 @@ class TestFigures:
         response: Any = client.post("/demo/reset-shopper", {"next": "https://evil.example/"})
         assert response["Location"] == "/demo/"
         assert client.get("/demo/reset-shopper").status_code == 405
+
+
+class TestLightOnTheWire:
+    """Issue 15: the product image's box is known before it loads; the HTML is compressed."""
+
+    def test_images_carry_their_real_size(self, client: Client, demo: Demo) -> None:
+        from PIL import Image
+
+        from tryon.demo_views import PRODUCTS
+
+        root = Path(__file__).resolve().parents[1] / "static"
+        for product in PRODUCTS:
+            with Image.open(root / product.image) as image:
+                assert image.size == (product.width, product.height)
+            text = page(client, f"/demo/{product.slug}/")
+            assert f'width="{product.width}" height="{product.height}"' in text
+
+    @pytest.mark.parametrize("path", ["/demo/", "/demo/wrap-dress/", "/demo/linen-shirt/", "/demo/bag/"])
+    def test_html_is_gzipped_when_asked(self, client: Client, demo: Demo, path: str) -> None:
+        import gzip
+
+        response = client.get(path, HTTP_ACCEPT_ENCODING="gzip")
+        assert response["Content-Encoding"] == "gzip"
+        assert b"Demo Boutique" in gzip.decompress(response.content)
+        assert "Accept-Encoding" in response["Vary"]

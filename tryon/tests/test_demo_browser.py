@@ -108,3 +108,34 @@ def test_the_landing_page(page: Any) -> None:
     page_screenshot(page, "landing")
     page.get_by_role("link", name="Demo storefront").click()
     expect(page).to_have_url(f"{page.url.split('/demo/')[0]}/demo/")
+
+
+def test_try_on_add_to_bag_check_out_and_see_it_in_analytics(page: Any, demo: Demo) -> None:
+    """Issue 12, item 5: the whole loop a new user runs after `make run`."""
+    from tryon.models import Conversion, WidgetEvent
+
+    page.goto("/demo/wrap-dress/")
+    page.click(".genvoris-tryon-btn")
+    try_on(page)
+    expect(part(page, "img.res")).to_be_visible()
+    sid = page.evaluate("window.Genvoris.sessionId")
+    page.keyboard.press("Escape")
+    expect(dialog(page)).to_be_hidden()
+    page.get_by_role("button", name="Add to bag").click()
+    page.wait_for_url("**/demo/bag/")
+    expect(page.get_by_test_id("bag-total")).to_have_text("€89")
+    page.get_by_role("button", name="Place the order (€89)").click()
+    page.wait_for_url("**/demo/orders/*/")
+    expect(page.get_by_test_id("attribution")).to_have_attribute("data-attribution", "hard")
+    page_screenshot(page, "demo-order-attributed")
+    conversion = Conversion.objects.get(store=demo.store)
+    assert (conversion.session_id, conversion.attribution, conversion.amount_cents) == (sid, "hard", 8900)
+    steps = set(WidgetEvent.objects.filter(store=demo.store, session_id=sid).values_list("event_type", flat=True))
+    assert {"ADDED_TO_CART", "CHECKOUT_STARTED"} <= steps  # the widget's own arrive by beacon, later
+    page.get_by_role("link", name="Analytics").click()
+    page.get_by_label("Email").fill("demo@genvoris.test")
+    page.get_by_label("Password").fill("demo-try-on-2026")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"**/portal/{demo.store.public_id}/analytics")
+    expect(page.get_by_test_id("revenue").get_by_test_id("attributed")).to_have_text("89.00")
+    page_screenshot(page, "demo-analytics-after-an-order")

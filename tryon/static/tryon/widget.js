@@ -1,7 +1,7 @@
 /*! Genvoris try-on widget. Reference: docs/widget.md (the reasons behind this code too). */
 (() => {
   "use strict";
-  const VERSION = "1.2.0";
+  const VERSION = "1.2.1";
   const w = window;
   const d = document;
   if (w.Genvoris && w.Genvoris.version) return; // included twice: the first copy does everything
@@ -178,7 +178,7 @@
   const STYLE = `
 :host{all:initial!important;display:contents!important}
 [hidden]{display:none!important}
-dialog{box-sizing:border-box;margin:auto;padding:0;border:0;border-radius:20px;width:min(440px,calc(100vw - 24px));max-height:calc(100dvh - 24px);overflow:auto;background:#fff;color:#1c1c1e;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans Arabic",Tahoma,sans-serif;box-shadow:0 30px 80px rgba(0,0,0,.35);text-align:start;visibility:visible;opacity:1}
+dialog{box-sizing:border-box;margin:auto;padding:0;border:0;border-radius:20px;width:min(440px,calc(100vw - 24px));max-height:calc(100dvh - 24px);overflow:auto;--m:#636366;background:#fff;color:#1c1c1e;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans Arabic",Tahoma,sans-serif;box-shadow:0 30px 80px rgba(0,0,0,.35);text-align:start;visibility:visible;opacity:1}
 dialog:not([open]){display:none}dialog[open]{display:block;position:fixed;inset:0}
 dialog::backdrop{background:rgba(15,15,20,.55)}
 *,*::before,*::after{box-sizing:border-box}
@@ -187,16 +187,17 @@ dialog::backdrop{background:rgba(15,15,20,.55)}
 .h img{width:48px;height:48px;border-radius:12px;object-fit:cover;background:#f2f2f5;flex:none}
 .h div{flex:1;min-width:0}
 h2{margin:0;font-size:18px;line-height:1.25;font-weight:700;color:inherit}
-.pt{margin:2px 0 0;color:#636366;font-size:13.5px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.pt{margin:2px 0 0;color:var(--m);font-size:13.5px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 p{margin:0}
 section{display:flex;flex-direction:column;gap:14px}
+.st{display:grid}.st>section{grid-area:1/1}.st>[hidden],.left[hidden]{display:flex!important;visibility:hidden}.left{min-height:1.5em}.v{visibility:hidden}
 .x{flex:none;width:38px;height:38px;border-radius:50%;border:0;background:#f2f2f5;color:#1c1c1e;cursor:pointer;display:grid;place-items:center;padding:0}
 .x:hover{background:#e5e5ea}
 svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-linecap:round;stroke-linejoin:round}
-.drop{border:2px dashed #c7c7cc;border-radius:16px;padding:26px 16px;display:flex;flex-direction:column;align-items:center;gap:10px;text-align:center;background:#fafafc;transition:border-color .15s,background .15s}
+.drop{border:2px dashed #c7c7cc;border-radius:16px;padding:26px 16px;display:flex;flex-direction:column;align-items:center;justify-content:center;aspect-ratio:4/5;max-height:min(56vh,480px);gap:10px;text-align:center;background:#fafafc;transition:border-color .15s,background .15s}
 .drop.on{border-color:var(--a);background:#f0f0ff}
-.drop>svg{width:40px;height:40px;stroke-width:1.5;color:#8e8e93}
-.muted{color:#636366;font-size:13.5px}
+.drop>svg{width:40px;height:40px;stroke-width:1.5;color:var(--m)}
+.muted{color:var(--m);font-size:13.5px}
 .btn{display:inline-flex;align-items:center;justify-content:center;gap:8px;min-height:44px;padding:0 20px;border-radius:999px;border:1px solid #d1d1d6;background:#fff;color:#1c1c1e;font:inherit;font-weight:600;cursor:pointer;text-decoration:none;line-height:1.2}
 .btn:hover{background:#f2f2f5}
 .pr{background:var(--a);border-color:var(--a);color:#fff}
@@ -205,7 +206,7 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
 .row{display:flex;flex-wrap:wrap;gap:10px}.row .btn{flex:1 1 auto}
 .f{position:relative;border-radius:16px;overflow:hidden;background:#f2f2f5;aspect-ratio:4/5;max-height:min(56vh,480px);width:100%;display:grid;place-items:center}
 .f img{width:100%;height:100%;object-fit:contain;display:block}
-.busy{position:absolute;inset:0;display:flex;flex-direction:column;align-items:center;justify-content:center;gap:14px;background:rgba(255,255,255,.72);font-weight:600;text-align:center;padding:16px}
+.busy:focus{outline:3px solid var(--a);outline-offset:-3px}.busy{position:absolute;inset:0;display:flex;flex-direction:column;align-items:center;justify-content:center;gap:14px;background:rgba(255,255,255,.72);font-weight:600;text-align:center;padding:16px}
 .sp{width:42px;height:42px;border-radius:50%;border:4px solid rgba(0,0,0,.12);border-top-color:var(--a);animation:r .9s linear infinite}
 .bar{width:70%;height:4px;border-radius:4px;background:rgba(0,0,0,.1);overflow:hidden}
 .bar i{display:block;width:40%;height:100%;background:var(--a);border-radius:4px;animation:b 1.4s ease-in-out infinite}
@@ -217,7 +218,7 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
 .e svg{flex:none;margin-top:2px}
 .e div{display:flex;flex-direction:column;gap:6px}
 .e a{color:inherit;font-weight:600}
-.ft{display:flex;justify-content:space-between;gap:16px;color:#8e8e93;font-size:12px;border-top:1px solid #eee;padding-top:12px}
+.ft{display:flex;justify-content:space-between;gap:16px;color:var(--m);font-size:12px;border-top:1px solid #eee;padding-top:12px}
 .ft span:last-child{white-space:nowrap}
 .msg{font-weight:600}
 .th{display:flex;gap:8px;flex-wrap:wrap}.th button{width:48px;height:48px;padding:0;border:2px solid transparent;border-radius:10px;overflow:hidden;background:#f2f2f5;cursor:pointer}.th [aria-pressed=true]{border-color:var(--a)}.th img{width:100%;height:100%;object-fit:cover;display:block}
@@ -240,7 +241,7 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
  <div class="h"><img alt=""><div><h2 id="gv-t" data-t="title"></h2><p class="pt"></p></div>
   <button type="button" class="x" data-a="close"><svg viewBox="0 0 24 24" aria-hidden="true"><path d="M6 6l12 12M18 6L6 18"/></svg></button></div>
  <div class="th" role="group" hidden></div>
- <section data-s="pick">
+ <div class="st"><section data-s="pick">
   <div class="drop">${ICON_CAMERA}
    <p data-t="intro"></p>
    <div class="row"><button type="button" class="btn pr" data-a="choose" data-t="choose"></button>
@@ -250,7 +251,7 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
   <p class="q muted" hidden></p>
  </section>
  <section data-s="photo" hidden>
-  <div class="f"><img class="pv" alt=""><div class="busy" hidden><div class="sp"></div><span data-t="busy"></span><div class="bar"><i></i></div></div></div>
+  <div class="f"><img class="pv" alt=""><div class="busy" hidden tabindex="-1" role="progressbar" aria-labelledby="gv-b"><div class="sp"></div><span id="gv-b" data-t="busy"></span><div class="bar"><i></i></div></div></div>
   <div class="row"><button type="button" class="btn pr" data-a="go" data-t="go"></button><button type="button" class="btn" data-a="change" data-t="change"></button></div>
  </section>
  <section data-s="result" hidden>
@@ -263,14 +264,14 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
   <div class="e"><svg viewBox="0 0 24 24" aria-hidden="true"><circle cx="12" cy="12" r="9"/><path d="M12 7.5v5.5M12 16.5v.5"/></svg>
    <div><p class="msg"></p><p class="sub" hidden></p><p class="up" hidden></p><a class="upl" target="_blank" rel="noopener" hidden data-t="plans"></a></div></div>
   <div class="row"><button type="button" class="btn pr" data-a="retry" data-t="retry"></button><button type="button" class="btn" data-a="change" data-t="change"></button><button type="button" class="btn" data-a="close" data-t="close"></button></div>
- </section>
+ </section></div>
  <input type="file" accept="image/*" hidden class="in">
  <input type="file" accept="image/*" capture="user" hidden class="in">
  <p class="sr" role="status" aria-live="polite"></p>
  <div class="ft"><span data-t="privacy"></span><span data-t="powered"></span></div>
 </div></dialog>`;
 
-  let ui = null; // built on the first open
+  let ui = null; // built ahead (see `ahead`), or on the first open
   let s = {}; // the current try-on: options, trigger, photo, busy, last failure
 
   const attr = (el, ...names) => {
@@ -324,7 +325,7 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
     // Tab wraps around inside the dialog.
     ui.dialog.addEventListener("keydown", (e) => {
       if (e.key !== "Tab") return;
-      const f = [...$$("button:not([disabled]),a[href]")].filter((el) => el.getClientRects().length);
+      const f = [...$$("button:not([disabled]),a[href]")].filter((el) => el.getClientRects().length && getComputedStyle(el).visibility != "hidden");
       const edge = e.shiftKey ? f[0] : f[f.length - 1];
       if (!f.length || root.activeElement === edge || !ui.dialog.contains(root.activeElement)) {
         e.preventDefault();
@@ -398,7 +399,7 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
     opened = 1;
     safe(() => (sessionStorage.gv_open = 1));
     ev("WIDGET_OPENED");
-    const first = ui.root.querySelector("section:not([hidden]) .pr");
+    const first = ui.root.querySelector(s.busy ? ".busy" : "section:not([hidden]) .pr");
     if (first) first.focus();
     if (fresh) s.checked = check(s);
   }
@@ -435,7 +436,9 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
 
   function show(name, focus) {
     for (const section of $$("section")) section.hidden = section.getAttribute("data-s") !== name;
-    $(".th").hidden = s.imgs.length < 2 || !/pick|photo/.test(name);
+    const th = $(".th");
+    th.hidden = s.imgs.length < 2;
+    th.classList.toggle("v", !/pick|photo/.test(name));
     if (name === "pick") clearPhoto();
     if (focus) $(focus).focus();
   }
@@ -539,11 +542,17 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
     });
   }
 
+  // Focus moves to the progress, not to <body>, while the buttons are disabled.
   function busy(on) {
     s.busy = on;
-    $(".busy").hidden = !on;
-    for (const b of $$('[data-s="photo"] .btn')) b.disabled = on;
-    if (on) announce(t("busy"));
+    const b = $(".busy");
+    b.hidden = !on;
+    $(".f").setAttribute("aria-busy", on);
+    for (const x of $$('[data-s="photo"] .btn')) x.disabled = on;
+    if (on) {
+      b.focus();
+      announce(t("busy"));
+    }
   }
 
   async function send() {
@@ -692,6 +701,11 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
     return null;
   }
 
+  // Built ahead, so a click only shows it: on the first pointer or focus on a trigger, or when idle.
+  const ahead = (e) => ui || (e.type && !triggerOf(e)) || build();
+  d.addEventListener("pointerover", ahead, true);
+  d.addEventListener("focusin", ahead, true);
+
   // One listener serves every trigger, late ones too.
   d.addEventListener("click", (e) => {
     const el = triggerOf(e);
@@ -769,6 +783,7 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
   const start = () => {
     enhance();
     loadDesign();
+    (w.requestIdleCallback || setTimeout)(() => d.querySelector(TRIGGER) && ahead({}));
     observer.observe(d.documentElement, { childList: true, subtree: true });
   };
   if (d.readyState === "loading") d.addEventListener("DOMContentLoaded", start);
