@@ -303,5 +303,8 @@ def test_every_portal_route_is_covered_by_an_access_test() -> None:
         "portal-integration", "portal-integration-test",
         # tryon/tests/test_analytics_portal.py
         "portal-analytics", "portal-analytics-csv",
+        # quotas/tests/test_portal_customers.py
+        "portal-customer", "portal-customer-pause", "portal-customer-resume", "portal-customer-plan",
+        "portal-customer-reset",
     }  # fmt: skip
     assert names == covered
