@@ -428,3 +428,40 @@ def usage_period_for_track(*, shopper: TrackShopper, now: datetime) -> TrackShop
         limit=period.limit if period else 0,
         used=period.used if period else 0,
     )
+
+
+@transaction.atomic
+def end_customer_status_set(*, customer: EndCustomer, status: str, now: datetime, actor: Actor = SYSTEM) -> bool:
+    """Pause or resume from the portal: True if the status changed, False if it already was.
+
+    The row is locked before the status is compared, so of two concurrent clicks exactly one
+    changes it (and audits); the other is a no-op the merchant is told about.
+    """
+    _customer_lock(customer)
+    if customer.status == status:
+        return False
+    end_customer_update(customer=customer, status=status, now=now, actor=actor)
+    return True
+
+
+@transaction.atomic
+def end_customer_plan_set(*, customer: EndCustomer, plan: Plan, now: datetime, actor: Actor = SYSTEM) -> bool:
+    """Move the customer onto `plan` (which must take new customers); False if already on it."""
+    _customer_lock(customer)
+    if customer.plan_id == plan.pk:
+        return False
+    end_customer_update(customer=customer, plan=plan, now=now, actor=actor)
+    return True
+
+
+@transaction.atomic
+def end_customer_period_reset(
+    *, customer: EndCustomer, period_start: datetime, now: datetime, actor: Actor = SYSTEM
+) -> bool:
+    """Reset the period the merchant saw (`period_start`): a second submission of the same form,
+    or one racing another reset, finds a newer period and does nothing (False)."""
+    _customer_lock(customer)
+    if customer.period_start != period_start:
+        return False
+    end_customer_update(customer=customer, reset_period=True, now=now, actor=actor)
+    return True

@@ -37,6 +37,12 @@ class EventFilterForm(forms.Form):
         label="Product title",
         widget=forms.TextInput(attrs={"type": "search", "placeholder": "Search titles"}),
     )
+    customer = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Customer",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "External id"}),
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -56,6 +62,7 @@ class EventFilterForm(forms.Form):
             date_from=data.get("date_from"),
             date_to=data.get("date_to"),
             q=(data.get("q") or "").strip(),
+            customer=(data.get("customer") or "").strip(),
         )
 
     @property

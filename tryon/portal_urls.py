@@ -10,6 +10,7 @@ urlpatterns = [
     path("events.csv", views.events_csv, name="portal-events-csv"),
     path("products", views.products, name="portal-products"),
     path("customers", views.customers, name="portal-customers"),
+    path("customers/<public_id:customer_id>", views.customer, name="portal-customer"),
     path("integration", integration.integration, name="portal-integration"),
     path("integration/test", integration.integration_test, name="portal-integration-test"),
     path("analytics", analytics_views.analytics, name="portal-analytics"),

@@ -297,6 +297,7 @@ class EventFilters:
     date_from: date | None = None
     date_to: date | None = None  # inclusive
     q: str = ""
+    customer: str = ""  # the shopper's external id or ec_ id
 
 
 # The events filter's name for both 402 outcomes.
@@ -318,6 +319,10 @@ def events_filtered(store: Store, filters: EventFilters) -> QuerySet[TryOnEvent]
         events = events.filter(created_at__lt=utc_midnight(filters.date_to + timedelta(days=1)))
     if filters.q:
         events = events.filter(product_title__icontains=filters.q)
+    if filters.customer:
+        customers = EndCustomer.objects.filter(store=store)
+        customers = customers.filter(Q(external_id=filters.customer) | Q(public_id=filters.customer))
+        events = events.filter(end_customer__in=customers)
     return events
 
 

@@ -1,4 +1,5 @@
-"""Usage pages of the merchant portal: overview, events (and their CSV), products, customers."""
+"""Usage pages of the merchant portal: overview, events (and their CSV), products, customers and
+a customer's detail (its actions are quotas.views)."""
 
 import csv
 from collections.abc import Iterator
@@ -6,10 +7,12 @@ from typing import Any
 
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from genvoris.fields import iso_utc
-from quotas.models import EndCustomer
+from quotas.models import EndCustomer, Plan
+from quotas.selectors import current_usage, sessions_page, usage_periods_of
 from stores.models import Store
 from stores.portal import member_view, render_portal
 from stores.selectors import credit_summary
@@ -17,6 +20,7 @@ from tryon.charts import stacked_bars
 from tryon.forms import CustomerFilterForm, EventFilterForm
 from tryon.selectors import (
     Cursor,
+    EventFilters,
     customers_filtered,
     customers_usage,
     events_for_export,
@@ -27,6 +31,9 @@ from tryon.selectors import (
 
 EVENTS_PER_PAGE = 50
 CUSTOMERS_PER_PAGE = 25
+CUSTOMER_EVENTS = 50
+CUSTOMER_SESSIONS = 20
+CUSTOMER_PERIODS = 12
 PRODUCT_WINDOWS = (7, 30, 90)
 
 
@@ -167,5 +174,28 @@ def customers(request: HttpRequest, store: Store) -> HttpResponse:
             "status": status,
             "q": search,
             "statuses": EndCustomer.Status.choices,
+        },
+    )
+
+
+@member_view
+def customer(request: HttpRequest, store: Store, customer_id: str) -> HttpResponse:
+    """One customer: plan, status, this period, past periods, sessions, the last events."""
+    shopper = get_object_or_404(EndCustomer.objects.select_related("plan"), store=store, public_id=customer_id)
+    now = timezone.now()
+    events = events_page(store, EventFilters(customer=shopper.public_id), size=CUSTOMER_EVENTS)
+    return render_portal(
+        request,
+        "tryon/customer.html",
+        store,
+        "customers",
+        {
+            "customer": shopper,
+            "usage": current_usage(shopper, now),
+            "periods": usage_periods_of(shopper, count=CUSTOMER_PERIODS),
+            "sessions": sessions_page(shopper, now=now, limit=CUSTOMER_SESSIONS, cursor=None).sessions,
+            "page": events,
+            "plans": Plan.objects.filter(store=store, active=True).order_by("name", "id"),
+            "now": now,
         },
     )

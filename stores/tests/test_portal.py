@@ -305,5 +305,8 @@ def test_every_portal_route_is_covered_by_an_access_test() -> None:
         "portal-analytics", "portal-analytics-csv",
         # stores/tests/test_team.py
         "portal-team", "portal-team-invite", "portal-team-role", "portal-team-remove",
+        # quotas/tests/test_portal_customers.py
+        "portal-customer", "portal-customer-pause", "portal-customer-resume", "portal-customer-plan",
+        "portal-customer-reset",
     }  # fmt: skip
     assert names == covered
