@@ -271,7 +271,7 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
  <div class="ft"><span data-t="privacy"></span><span data-t="powered"></span></div>
 </div></dialog>`;
 
-  let ui = null; // built ahead (see `ahead`), or on the first open
+  let ui = null; // built ahead (see ahead()), or on the first open
   let s = {}; // the current try-on: options, trigger, photo, busy, last failure
 
   const attr = (el, ...names) => {
