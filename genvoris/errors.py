@@ -71,6 +71,7 @@ class ApiError(Exception):
         *,
         detail: str | None = None,
         headers: dict[str, str] | None = None,
+        cause: str = "",
         **extra: Any,
     ) -> None:
         super().__init__(message)
@@ -79,6 +80,8 @@ class ApiError(Exception):
         self.message = message
         self.detail = detail or message
         self.headers = headers or {}
+        # A short fixed word for the metrics (`expired`, `bad_signature`); never in the body.
+        self.cause = cause
         self.extra = extra
 
     def body(self) -> dict[str, Any]:

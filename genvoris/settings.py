@@ -1,6 +1,8 @@
 """Genvoris settings. Every value comes from the environment (or `.env`), read here only."""
 
 import contextlib
+import ipaddress
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,9 @@ MIDDLEWARE = [
     "genvoris.middleware.RequestIdMiddleware",
     # /healthz and /readyz, before host validation and the HTTPS redirect (genvoris/health.py).
     "genvoris.health.HealthMiddleware",
+    # /metrics, and every other request timed and counted by route (genvoris/metrics.py); removed
+    # below when METRICS_ENABLED is off.
+    "genvoris.metrics.MetricsMiddleware",
     "genvoris.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "genvoris.csp.SurfacePolicyMiddleware",
@@ -302,3 +307,28 @@ STATUS_PER_MINUTE = env.int("STATUS_PER_MINUTE", default=600)
 # POST /api/v1/events and /api/tryon/events. A shopper's widget sends a few; a merchant's server
 # reporting for everyone sends from one address, hence generous.
 EVENTS_PER_MINUTE = env.int("EVENTS_PER_MINUTE", default=300)
+
+# Prometheus metrics (genvoris/metrics.py). GET /metrics answers addresses in METRICS_ALLOWED_IPS
+# (CIDRs; the client as NUM_PROXIES sees it) and callers with `Authorization: Bearer <METRICS_TOKEN>`
+# (empty: no token is accepted). METRICS_ENABLED=false serves no /metrics and counts no request or
+# try-on: the track path without metrics, as bench/track.py --metrics compares.
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=True)
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1/32", "::1/128"])
+try:
+    for _cidr in METRICS_ALLOWED_IPS:
+        ipaddress.ip_network(_cidr, strict=False)
+except ValueError as _bad:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {_bad}") from None
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+if not METRICS_ENABLED:
+    MIDDLEWARE.remove("genvoris.metrics.MetricsMiddleware")
+# Where every process of this host (gunicorn's workers, the webhook worker) writes its samples so a
+# scrape sums them: prometheus_client reads the variable itself. gunicorn.conf.py makes one for its
+# workers when it is unset; set it to one directory for web and worker (docs/deploy.md).
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+if "PROMETHEUS_MULTIPROC_DIR" in os.environ and not PROMETHEUS_MULTIPROC_DIR:
+    # prometheus_client would write its files to the working directory.
+    raise ImproperlyConfigured("PROMETHEUS_MULTIPROC_DIR is set but empty: unset it or name a directory.")
+if PROMETHEUS_MULTIPROC_DIR:
+    with contextlib.suppress(OSError):  # an unusable directory fails loudly at the first metric
+        Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,8 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 os.environ.setdefault("TRYON_INTERNAL_SECRET", "test-internal-secret,test-internal-secret-next")
+# Metrics in this process (genvoris/metrics.py), whatever the shell running the tests exports.
+os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 # Set in the environment itself (a test's worker subprocess does), not by a local .env.
 _PRIVATE_WEBHOOKS = os.environ.get("WEBHOOK_ALLOW_PRIVATE_URLS", "").lower() == "true"
 

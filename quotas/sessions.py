@@ -54,8 +54,10 @@ class MintedSession:
     expires_at: int
 
 
-def _invalid(detail: str) -> ApiError:
-    return ApiError(ErrorCode.INVALID_SESSION_TOKEN, "The end-customer session token is not valid.", detail=detail)
+def _invalid(detail: str, cause: str) -> ApiError:
+    return ApiError(
+        ErrorCode.INVALID_SESSION_TOKEN, "The end-customer session token is not valid.", detail=detail, cause=cause
+    )
 
 
 # --- signing keys ---------------------------------------------------------------------------
@@ -228,11 +230,11 @@ def session_claims(token: str, *, now: datetime) -> SessionClaims:
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
-        raise _invalid("The token is not a well-formed JWT.") from None
+        raise _invalid("The token is not a well-formed JWT.", "malformed") from None
     kid = header.get("kid")
     public_key = _public_keys.get(kid, now) if isinstance(kid, str) and _KID.fullmatch(kid) else None
     if public_key is None:
-        raise _invalid("The token was not signed by a known Genvoris key (unknown kid).")
+        raise _invalid("The token was not signed by a known Genvoris key (unknown kid).", "unknown_key")
     try:
         claims = jwt.decode(
             token,
@@ -244,13 +246,13 @@ def session_claims(token: str, *, now: datetime) -> SessionClaims:
             options={"require": ["exp", "iat", "iss", "aud", *_REQUIRED_CLAIMS]},
         )
     except jwt.ExpiredSignatureError:
-        raise _invalid("The token has expired.") from None
+        raise _invalid("The token has expired.", "expired") from None
     except jwt.ImmatureSignatureError:
-        raise _invalid("The token is not valid yet.") from None
+        raise _invalid("The token is not valid yet.", "not_yet_valid") from None
     except jwt.PyJWTError as exc:
-        raise _invalid(f"The token failed verification: {exc}.") from None
+        raise _invalid(f"The token failed verification: {exc}.", "failed_verification") from None
     if not all(isinstance(claims.get(name), str) and claims[name] for name in _REQUIRED_CLAIMS):
-        raise _invalid("The token lacks sub, sid or jti.")
+        raise _invalid("The token lacks sub, sid or jti.", "missing_claims")
     pid = claims.get("pid")
     return SessionClaims(
         sub=claims["sub"],
@@ -263,7 +265,7 @@ def session_claims(token: str, *, now: datetime) -> SessionClaims:
 
 
 def session_revoked() -> ApiError:
-    return _invalid("The token has been revoked.")
+    return _invalid("The token has been revoked.", "revoked")
 
 
 def session_revoke(*, customer: EndCustomer, jti: str, now: datetime | None = None) -> ShopperSession:

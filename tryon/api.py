@@ -19,10 +19,12 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from genvoris.api import error_responses
+from genvoris.errors import ApiError
 from genvoris.fields import StrictBooleanField, StrictCharField, StrictIntegerField
 from genvoris.jsonbody import read_body
 from genvoris.ratelimit import client_ip
 from stores.auth import StoreKeyAuthentication
+from tryon.metrics import track_answered, track_refused
 from tryon.models import TryOnEvent
 from tryon.services import TrackRequest, tryon_track
 from tryon.services.idempotency import MAX_KEY_LENGTH
@@ -125,7 +127,12 @@ class TrackView(APIView):
         responses={200: TrackOut, **error_responses(400, 402, 403, 409, 413, 422, 429)},
     )
     def post(self, request: Request) -> JsonResponse:
-        answer = tryon_track(request=track_request(request), now=timezone.now())
+        try:
+            answer = tryon_track(request=track_request(request), now=timezone.now())
+        except ApiError as refused:
+            track_refused(refused)
+            raise
+        track_answered(answer)  # after the commit: a rolled back try-on is not counted
         response = JsonResponse(answer.body, status=answer.status)
         if answer.replayed:
             response["Idempotent-Replayed"] = "true"

@@ -45,6 +45,7 @@ from stores.models import ApiKey
 from stores.selectors import api_key_by_plaintext
 from tryon.generators import TryOnRequest, generator
 from tryon.images import MAX_IMAGE_BYTES, MemoryOnlyUploadHandler, fetch_product_image, open_image, too_large
+from tryon.metrics import track_answered, track_refused
 from tryon.models import TryOnEvent
 from tryon.services import TrackRequest, tryon_track
 from tryon.services.report import WIDGET_SESSION_ID, WIDGET_SESSION_ID_RULE
@@ -307,6 +308,7 @@ def account_in_process(report: dict[str, Any], idempotency_key: str, ip: str) ->
             result = tryon_track(request=request, now=timezone.now())
             break
         except ApiError as refused:
+            track_refused(refused)
             if refused.code in CREDENTIAL_REFUSALS:
                 record_auth_failure(ip)
             raise
@@ -316,6 +318,7 @@ def account_in_process(report: dict[str, Any], idempotency_key: str, ip: str) ->
             if attempt == IN_PROCESS_ATTEMPTS:
                 raise _outcome_unknown() from None
             time.sleep(RETRY_DELAY_SECONDS * attempt)
+    track_answered(result)
     if result.status == 200:
         return result.body
     raise _refusal(result.status, result.body)

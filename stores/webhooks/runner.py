@@ -17,6 +17,7 @@ from typing import Any
 from django.db import DatabaseError, close_old_connections, connection
 from django.utils import timezone
 
+from genvoris.metrics import WEBHOOK_DELIVERIES
 from stores.webhooks.worker import (
     AttemptResult,
     Claim,
@@ -39,6 +40,8 @@ class Stats:
     started: float = field(default_factory=time.monotonic)
 
     def add(self, result: AttemptResult) -> None:
+        """Count an attempt whose transaction has committed (delivery_attempt returned)."""
+        WEBHOOK_DELIVERIES.labels(result.status).inc()
         self.attempted += 1
         if result.status == "succeeded":
             self.succeeded += 1
@@ -46,6 +49,10 @@ class Stats:
             self.dead += 1
         else:
             self.failed += 1
+
+    def unrecorded(self) -> None:
+        WEBHOOK_DELIVERIES.labels("unrecorded").inc()
+        self.errors += 1
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -127,7 +134,7 @@ class Runner:
         try:
             self.stats.add(delivery_attempt(claim))
         except DatabaseError:
-            self.stats.errors += 1
+            self.stats.unrecorded()
             logger.warning("webhook worker: could not record delivery %s", claim.delivery_id, exc_info=True)
 
     def _wait(self, *, idle: bool) -> None:
@@ -145,7 +152,7 @@ class Runner:
             try:
                 self.stats.add(future.result())
             except Exception:  # the database went away mid-attempt: the lease makes it due again
-                self.stats.errors += 1
+                self.stats.unrecorded()
                 logger.warning("webhook worker: could not record delivery %s", claim.delivery_id, exc_info=True)
 
     def _drain(self) -> None:

@@ -36,6 +36,8 @@ class Answer:
     status: int
     body: dict[str, Any]
     replayed: bool = False
+    # What the request did, for the metrics (tryon/metrics.py); never stored with the key.
+    outcome: str = ""
 
 
 @dataclass(frozen=True)

@@ -241,6 +241,7 @@ def end_customer_quota(row: TrackShopper, now: datetime) -> Shopper:
             ErrorCode.INVALID_SESSION_TOKEN,
             "The end-customer session token is not valid.",
             detail="The token's customer does not exist in this store.",
+            cause="unknown_customer",
         )
     row = usage_period_for_track(shopper=row, now=now)
     assert row.customer_id is not None
@@ -347,7 +348,7 @@ def _debit(
     # Only the one debit that crosses the threshold writes an event here: one statement, once.
     credit_low_balance_emit(store=key.store, before=balance + 1, after=balance, now=now, source=public_id)
     body["remaining_credits"] = balance
-    return _bound(binding, Answer(200, body), now)
+    return _bound(binding, Answer(200, body, outcome=outcome), now)
 
 
 @transaction.atomic(durable=True)
@@ -370,7 +371,7 @@ def _record_failed(
     }
     if shopper is not None:
         body["end_customer_quota"] = shopper.figures()
-    return _bound(binding, Answer(200, body), now)
+    return _bound(binding, Answer(200, body, outcome=outcome), now)
 
 
 def _record_blocked(
@@ -388,7 +389,7 @@ def _record_blocked(
         reason = error.extra.get("reason", "")
         webhooks = signals(key.store.webhook_topics, outcome, reason=reason)
         _event(key=key, shopper=shopper, report=report, outcome=outcome, reason=reason, now=now, webhooks=webhooks)
-        answer = _bound(binding, Answer(error.status, error.body()), now)
+        answer = _bound(binding, Answer(error.status, error.body(), outcome=outcome), now)
     if error.code == ErrorCode.CREDIT_LIMIT_REACHED and key.store.credit_balance > 0:
         # The balance was held by packs past expiry that the job had not written off yet.
         credit_packs_expire(now=now, store=key.store)
