@@ -140,6 +140,11 @@ class ApiKeyForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk and self.instance.revoked_at is not None:
             self.fields["active"].disabled = True  # revocation is final (SPEC §19)
+        # A tabular inline heads its columns with <th>, which labels no input: each input says which
+        # key's field it is, for screen readers and axe's `label` rule (issue 15).
+        key = f"key {self.instance.prefix}" if self.instance.pk else "new key"
+        for field in self.fields.values():
+            field.widget.attrs["aria-label"] = f"{field.label} of {key}"
 
 
 class ApiKeyInline(admin.TabularInline):
