@@ -26,7 +26,10 @@ class Plan(models.Model):
             models.CheckConstraint(
                 condition=Q(monthly_try_ons__gte=1, monthly_try_ons__lte=1_000_000),
                 name="quotas_plan_monthly_try_ons_range",
-            )
+            ),
+            # Two plans one name could not be told apart in the portal or the admin; a disabled
+            # plan keeps its name, since it can be enabled again. Case does not make a new name.
+            models.UniqueConstraint(F("store"), Lower("name"), name="quotas_plan_store_name_unique"),
         ]
 
     def __str__(self) -> str:

@@ -1,11 +1,15 @@
 """Every write to plans, end-customers and their usage periods."""
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Value
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from genvoris.errors import ApiError, ErrorCode, invalid_field
@@ -32,9 +36,11 @@ def plan_create(
         raise invalid_field("name", "Must be 1 to 80 characters.")
     if not 1 <= monthly_try_ons <= MAX_MONTHLY_TRY_ONS:
         raise invalid_field("monthlyTryOns", "Must be between 1 and 1,000,000.")
-    plan = Plan.objects.create(
-        store=store, name=name, monthly_try_ons=monthly_try_ons, external_price_id=external_price_id, active=active
-    )
+    _check_name_free(store, name)
+    with _name_race_refused(store, name):
+        plan = Plan.objects.create(
+            store=store, name=name, monthly_try_ons=monthly_try_ons, external_price_id=external_price_id, active=active
+        )
     audit_record(
         store_id=store.pk,
         action=AuditEntry.Action.PLAN_CREATED,
@@ -194,9 +200,12 @@ def plan_update(
     changes = {f: [getattr(plan, f), value] for f, value in sent.items() if getattr(plan, f) != value}
     if not changes:
         return plan
+    if "name" in changes:
+        _check_name_free(plan.store, changes["name"][1], but=plan)
     for field, (_, value) in changes.items():
         setattr(plan, field, value)
-    plan.save(update_fields=[*changes, "updated_at"])
+    with _name_race_refused(plan.store, plan.name):
+        plan.save(update_fields=[*changes, "updated_at"])
     audit_record(
         store_id=plan.store_id,
         action=AuditEntry.Action.PLAN_UPDATED,
@@ -207,6 +216,36 @@ def plan_update(
     disabled = "active" in changes and not plan.active
     plan_emit(plan.store, plan, "plan.updated", *(["plan.disabled"] if disabled else []))
     return plan
+
+
+def _plan_named(store: Store, name: str, *, but: Plan | None = None) -> Plan | None:
+    """The store's plan of this name, compared as quotas_plan_store_name_unique compares it."""
+    plans = Plan.objects.filter(store=store).alias(lower_name=Lower("name")).filter(lower_name=Lower(Value(name)))
+    return (plans.exclude(pk=but.pk) if but is not None else plans).first()
+
+
+def _name_taken(existing: Plan) -> ApiError:
+    return invalid_field("name", f"This store already has a plan named “{existing.name}”; choose another name.")
+
+
+def _check_name_free(store: Store, name: str, *, but: Plan | None = None) -> None:
+    existing = _plan_named(store, name, but=but)
+    if existing is not None:
+        raise _name_taken(existing)
+
+
+@contextmanager
+def _name_race_refused(store: Store, name: str) -> Iterator[None]:
+    """A plan of the same name committed between the check and the write: the unique constraint
+    refuses it, and the caller gets the same field error as if the check had seen it."""
+    try:
+        with transaction.atomic():  # a savepoint, so the caller's transaction outlives the refusal
+            yield
+    except IntegrityError:
+        existing = _plan_named(store, name)
+        if existing is None:
+            raise
+        raise _name_taken(existing) from None
 
 
 def _plan_sent(

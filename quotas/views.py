@@ -87,9 +87,16 @@ def plan_edit(request: HttpRequest, store: Store, plan_id: str) -> HttpResponse:
 
 
 @member_view
-@require_POST
 def plan_disable(request: HttpRequest, store: Store, plan_id: str) -> HttpResponse:
-    plan = plan_deactivate(plan=get_object_or_404(Plan, store=store, public_id=plan_id), actor=_actor(request))
+    """GET asks for confirmation (a page, not a script: the CSP allows none inline); POST
+    disables. Disabling a disabled plan changes nothing, so a second submission is harmless."""
+    plan = get_object_or_404(Plan, store=store, public_id=plan_id)
+    if request.method != "POST":
+        if not plan.active:
+            return redirect("portal-plans", store_id=store.public_id)
+        context = {"plan": plan, "customer_count": plan.customers.count()}
+        return render_portal(request, "quotas/plan_disable.html", store, "plans", context)
+    plan = plan_deactivate(plan=plan, actor=_actor(request))
     messages.success(request, f"Plan “{plan.name}” disabled. Its customers keep their quota; nobody new can join it.")
     return redirect("portal-plans", store_id=store.public_id)
 

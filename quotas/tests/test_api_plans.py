@@ -110,3 +110,29 @@ def test_no_trailing_slash_and_no_redirect(api: V1) -> None:
     response = api.post("/plans/", {"name": "Pro", "monthlyTryOns": 1})
     assert response.status_code == 404
     assert response.json()["error"] == "not_found"
+
+
+class TestDuplicateNames:
+    """Found in issue 13: a store could hold two plans of one name. Refused as every field error
+    is: 400 invalid_body with fieldErrors, by create and by rename alike."""
+
+    MESSAGE = "This store already has a plan named “Pro”; choose another name."
+
+    def test_create_refuses_a_taken_name_in_any_case(self, api: V1, owner: Persona) -> None:
+        api.post("/plans", {"name": "Pro", "monthlyTryOns": 5})
+        error = assert_error(api.post("/plans", {"name": " PRO ", "monthlyTryOns": 9}), 400, "invalid_body")
+        assert error["fieldErrors"] == {"name": [self.MESSAGE]}
+        assert list(Plan.objects.filter(store=owner.store, name__iexact="pro").values_list("monthly_try_ons")) == [(5,)]
+
+    def test_a_rename_onto_a_taken_name_is_refused(self, api: V1, owner: Persona) -> None:
+        api.post("/plans", {"name": "Pro", "monthlyTryOns": 5})
+        error = assert_error(api.patch(f"/plans/{owner.plan.public_id}", {"name": "pro"}), 400, "invalid_body")
+        assert error["fieldErrors"] == {"name": [self.MESSAGE]}
+        owner.plan.refresh_from_db()
+        assert owner.plan.name != "pro"
+
+    def test_a_disabled_plan_keeps_its_name(self, api: V1, owner: Persona) -> None:
+        pro = api.post("/plans", {"name": "Pro", "monthlyTryOns": 5}).json()
+        api.delete(f"/plans/{pro['id']}")
+        assert_error(api.post("/plans", {"name": "Pro", "monthlyTryOns": 5}), 400, "invalid_body")
+        assert Plan.objects.filter(store=owner.store, name="Pro").count() == 1

@@ -6,6 +6,8 @@ from django.urls import reverse
 
 from conftest import Persona
 from quotas.models import Plan
+from quotas.tests.factories import PlanFactory
+from stores.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 
@@ -86,10 +88,65 @@ def test_disable_and_enable(signed_in: Client, owner: Persona) -> None:
     assert owner.plan.active is True
 
 
-def test_disable_is_post_only(signed_in: Client, owner: Persona) -> None:
-    assert signed_in.get(url("portal-plan-disable", owner, plan_id=owner.plan.public_id)).status_code == 405
+def test_disable_asks_for_confirmation_first(signed_in: Client, owner: Persona) -> None:
+    """Found in issue 13: one click disabled a plan. The GET is a confirmation page and changes nothing."""
+    plans = signed_in.get(url("portal-plans", owner)).content.decode()
+    confirm_url = url("portal-plan-disable", owner, plan_id=owner.plan.public_id)
+    assert f'href="{confirm_url}"' in plans  # a link to the confirmation, not a form that disables
+    page = signed_in.get(confirm_url)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert f"Disable “{owner.plan.name}”?" in html
+    assert 'data-testid="plan-customers">1<' in html
+    assert "<script" not in html.split("<main", 1)[1]  # no inline confirm(): the CSP forbids it
     owner.plan.refresh_from_db()
     assert owner.plan.active is True
+    assert not AuditEntry.objects.filter(action=AuditEntry.Action.PLAN_UPDATED).exists()
+
+
+def test_confirming_disables_once(signed_in: Client, owner: Persona) -> None:
+    confirm_url = url("portal-plan-disable", owner, plan_id=owner.plan.public_id)
+    signed_in.post(confirm_url)
+    signed_in.post(confirm_url)  # the form submitted twice
+    owner.plan.refresh_from_db()
+    assert owner.plan.active is False
+    entry = AuditEntry.objects.get(action=AuditEntry.Action.PLAN_UPDATED)
+    assert (entry.detail, entry.actor_user_id) == ({"active": [True, False]}, owner.user.pk)
+    # A disabled plan has nothing to confirm: its page sends the merchant back to the list.
+    assert signed_in.get(confirm_url)["Location"] == url("portal-plans", owner)
+
+
+@pytest.mark.parametrize("name", ["Starter", "starter", "  STARTER "])
+def test_create_refuses_a_name_the_store_already_has(signed_in: Client, owner: Persona, name: str) -> None:
+    """Found in issue 13: duplicate plan names were allowed. Case and spaces do not make a new name."""
+    Plan.objects.filter(pk=owner.plan.pk).update(name="Starter")
+    response = signed_in.post(url("portal-plans", owner), {"name": name, "monthly_try_ons": "5"})
+    assert response.status_code == 400
+    assert response.context["form"].errors["name"] == [
+        "This store already has a plan named “Starter”; choose another name."
+    ]
+    assert list(Plan.objects.filter(store=owner.store).values_list("name", flat=True)) == ["Starter"]
+
+
+def test_another_store_may_use_the_name(signed_in: Client, owner: Persona, outsider: Persona) -> None:
+    Plan.objects.filter(pk=outsider.plan.pk).update(name="Pro")
+    signed_in.post(url("portal-plans", owner), {"name": "Pro", "monthly_try_ons": "5"})
+    assert Plan.objects.filter(name="Pro").count() == 2
+
+
+def test_renaming_onto_another_plan_s_name_is_refused(signed_in: Client, owner: Persona) -> None:
+    PlanFactory(store=owner.store, name="Pro")
+    body = {"name": "pro", "monthly_try_ons": "10", "external_price_id": ""}
+    response = signed_in.post(url("portal-plan-edit", owner, plan_id=owner.plan.public_id), body)
+    assert response.status_code == 400
+    assert "already has a plan named “Pro”" in response.context["form"].errors["name"][0]
+    owner.plan.refresh_from_db()
+    assert owner.plan.name != "pro"
+    # Its own name, in another case, is no clash.
+    body["name"] = owner.plan.name.upper()
+    assert signed_in.post(url("portal-plan-edit", owner, plan_id=owner.plan.public_id), body).status_code == 302
+    owner.plan.refresh_from_db()
+    assert owner.plan.name == body["name"]
 
 
 def test_csrf_is_enforced(owner: Persona) -> None:
@@ -113,6 +170,7 @@ def owner_urls(owner: Persona) -> list[tuple[str, str]]:
         ("post", url("portal-plans", owner)),
         ("get", url("portal-plan-edit", owner, plan_id=plan)),
         ("post", url("portal-plan-edit", owner, plan_id=plan)),
+        ("get", url("portal-plan-disable", owner, plan_id=plan)),
         ("post", url("portal-plan-disable", owner, plan_id=plan)),
         ("post", url("portal-plan-enable", owner, plan_id=plan)),
     ]

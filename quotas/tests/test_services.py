@@ -6,12 +6,14 @@ from datetime import timedelta
 from itertools import pairwise
 
 import pytest
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from conftest import Persona
 from genvoris.errors import ApiError
+from quotas import services
 from quotas.models import EndCustomer, Plan, UsagePeriod
-from quotas.services import end_customer_update, plan_deactivate, plan_update
+from quotas.services import end_customer_update, plan_create, plan_deactivate, plan_update
 from quotas.tests.factories import PlanFactory
 from stores.models import AuditEntry
 
@@ -109,3 +111,32 @@ class TestPlanUpdate:
         plan_deactivate(plan=Plan.objects.get(pk=owner.plan.pk))
         plan_deactivate(plan=stale)
         assert plan_trail(owner.plan) == [{"active": [True, False]}]
+
+
+class TestPlanNames:
+    """A name one plan of the store holds is refused to another; a plan committed between the
+    check and the write is caught by quotas_plan_store_name_unique and answered the same way."""
+
+    def test_a_name_taken_after_the_check_is_the_same_field_error(
+        self, owner: Persona, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(services, "_check_name_free", lambda *args, **kwargs: None)  # the race window
+        with pytest.raises(ApiError) as refused:
+            plan_create(store=owner.store, name=owner.plan.name.upper(), monthly_try_ons=5)
+        assert refused.value.extra["fieldErrors"] == {
+            "name": [f"This store already has a plan named “{owner.plan.name}”; choose another name."]
+        }
+        assert Plan.objects.filter(store=owner.store).count() == 1
+        assert not AuditEntry.objects.filter(action=AuditEntry.Action.PLAN_CREATED).exists()
+
+    def test_a_rename_raced_onto_a_taken_name_is_refused(self, owner: Persona, monkeypatch: pytest.MonkeyPatch) -> None:
+        other = PlanFactory(store=owner.store, name="Pro")
+        monkeypatch.setattr(services, "_check_name_free", lambda *args, **kwargs: None)
+        with pytest.raises(ApiError):
+            plan_update(plan=other, name=owner.plan.name)
+        assert Plan.objects.get(pk=other.pk).name == "Pro"
+        assert plan_trail(other) == []
+
+    def test_the_database_refuses_a_duplicate_name_on_its_own(self, owner: Persona) -> None:
+        with pytest.raises(IntegrityError, match=r"quotas_plan_store_name_unique|UNIQUE"), transaction.atomic():
+            Plan.objects.create(store=owner.store, name=owner.plan.name.lower(), monthly_try_ons=1)
