@@ -285,6 +285,8 @@ LOGGING = {
 TRYON_INTERNAL_SECRET = [s for s in env.list("TRYON_INTERNAL_SECRET", default=[]) if s]
 GENVORIS_JWT_ISSUER = env.str("GENVORIS_JWT_ISSUER", default="https://genvoris.org")
 GENVORIS_JWT_AUDIENCE = "genvoris-widget"
+# The ISO 4217 currency credit packs are priced in (CreditPack.price_per_credit holds no currency).
+BILLING_CURRENCY = env.str("BILLING_CURRENCY", default="USD").upper()
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
 TRACK_MAX_BODY_BYTES = 64 * 1024
 # Failed-authentication limits on the track endpoint (SPEC §3).

@@ -4,7 +4,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from django.db import connection, transaction
 from django.db.models import Count, F, Q, QuerySet, Sum
@@ -184,6 +184,9 @@ class Overview:
         """Successful share of the try-ons that ran (blocked ones never ran)."""
         ran = self.window.debited + self.window.failed
         return self.window.debited / ran if ran else None
+
+    # The median is a histogram bucket's time: rounded to the nearest BUCKET_MS.
+    median_rounded_to_ms: ClassVar[int] = BUCKET_MS
 
     @property
     def median_generation_ms(self) -> int | None:

@@ -8,9 +8,11 @@ from django.http import QueryDict
 from django.utils import timezone
 from django.utils.timesince import timesince
 
+from genvoris import formatting
+
 register = template.Library()
 
-EMPTY = "—"
+EMPTY = formatting.EMPTY
 # What merchants read for an outcome or a blocked try-on's reason.
 LABELS = {
     "debited": "Successful",
@@ -44,9 +46,15 @@ def pct(value: float | None, digits: int = 1) -> str:
 
 
 @register.filter
-def seconds(ms: int | None) -> str:
-    """4200 → "4.2 s"."""
-    return EMPTY if ms is None else f"{ms / 1000:.1f} s"
+def seconds(ms: int | float | None, rounded_to: int = 0) -> str:
+    """A generation time: 4200 → "4.2 s", 42 → "42 ms" (genvoris.formatting.duration)."""
+    return formatting.duration(ms, rounded_to)
+
+
+@register.filter
+def price(value: Any, currency: str = "") -> str:
+    """A price per credit: "0.0800" → "$0.08", 0 → "Free" (genvoris.formatting.price)."""
+    return formatting.price(value, currency or None)
 
 
 @register.filter

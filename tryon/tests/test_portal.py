@@ -5,6 +5,7 @@ import io
 import statistics
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from html import escape
 from typing import Any
 
 import pytest
@@ -466,3 +467,31 @@ def test_every_page_needs_sign_in(client: Client, owner: Persona, name: str) -> 
 @pytest.mark.parametrize("name", PAGES)
 def test_unknown_store_is_404(signed_in: Client, name: str) -> None:
     assert signed_in.get(reverse(name, kwargs={"store_id": "st_nope"})).status_code == 404
+
+
+class TestFastGenerations:
+    """Found in issue 13: a generation under 50 ms read "0.0 s", in the overview's median and in
+    the events list. Under a second it reads in milliseconds, on every page that shows one."""
+
+    def test_the_events_list_shows_milliseconds(self, signed_in: Client, owner: Persona) -> None:
+        TryOnEventFactory(api_key=owner.key, generation_time_ms=42, end_customer=owner.customer)
+        TryOnEventFactory(api_key=owner.key, generation_time_ms=4200, end_customer=owner.customer)
+        html = signed_in.get(url("portal-events", owner)).content.decode()
+        assert '<td class="num">42 ms</td>' in html
+        assert '<td class="num">4.2 s</td>' in html
+        assert "0.0 s" not in html
+        customer = signed_in.get(reverse("portal-customer", args=[owner.store.public_id, owner.customer.public_id]))
+        assert "42 ms" in customer.content.decode()
+
+    @pytest.mark.parametrize(("times", "shown"), [((30, 40, 45), "< 50 ms"), ((280, 310, 330), "300 ms")])
+    def test_the_median_shows_milliseconds(
+        self, signed_in: Client, owner: Persona, times: tuple[int, ...], shown: str
+    ) -> None:
+        """The median comes from 100 ms buckets: one that rounds to 0 is "< 50 ms", never "0.0 s"."""
+        for ms in times:
+            TryOnEventFactory(api_key=owner.key, generation_time_ms=ms)
+        response = signed_in.get(url("portal-overview", owner))
+        assert response.context["usage"].median_generation_ms == (0 if shown.startswith("<") else 300)
+        html = response.content.decode()
+        assert f'data-testid="median">{escape(shown)}<' in html
+        assert "0.0 s" not in html
