@@ -5,7 +5,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
 from genvoris.forms import refuse_long_usernames
-from stores.models import ApiKey
+from stores.models import ApiKey, AuditEntry
 
 
 class ApiKeyForm(forms.Form):
@@ -46,3 +46,15 @@ class LoginForm(AuthenticationForm):
     def clean_username(self) -> str:
         # Accounts are created with lower-case emails (stores.services.store_create).
         return str(self.cleaned_data["username"]).strip().lower()
+
+
+class AuditFilterForm(forms.Form):
+    """The audit page's one filter: what kind of change."""
+
+    action = forms.ChoiceField(
+        choices=[("", "All changes"), *AuditEntry.Action.choices], required=False, label="Change"
+    )
+
+    def action_filter(self) -> str:
+        """The chosen action, or "" (all) when none was chosen or the choice is not one of ours."""
+        return self.cleaned_data.get("action", "") if self.is_valid() else ""

@@ -10,6 +10,7 @@ urlpatterns = [
     path("keys/create", views.key_create, name="portal-key-create"),
     path("keys/<public_id:key_id>/revoke", views.key_revoke, name="portal-key-revoke"),
     path("credits", views.credits, name="portal-credits"),
+    path("audit", views.audit, name="portal-audit"),
     path("team", team_views.team, name="portal-team"),
     path("team/invite", team_views.member_invite_view, name="portal-team-invite"),
     path("team/<int:membership_id>/role", team_views.member_role_view, name="portal-team-role"),

@@ -10,7 +10,8 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Max, QuerySet, Sum
 
 from genvoris import ratelimit
-from stores.models import ApiKey, ButtonDesign, CreditLedgerEntry, CreditPack, KeyRefusal, Store
+from genvoris.formatting import price
+from stores.models import ApiKey, AuditEntry, ButtonDesign, CreditLedgerEntry, CreditPack, KeyRefusal, Store
 
 logger = logging.getLogger("genvoris.stores")
 
@@ -153,6 +154,115 @@ def key_refusals_of(store: Store, *, now: datetime) -> list[KeyRefusalRow]:
         )
         for row in rows
     ]
+
+
+# --- the audit trail as the merchant reads it (SPEC §19) ---------------------------------------
+
+# The one list of what a merchant never reads in an audit entry's detail: the notes support staff
+# keep for each other (a suspension's internal note). Every portal row is built by audit_row,
+# which drops these keys before anything else looks at the detail.
+AUDIT_DETAIL_HIDDEN_FROM_MERCHANTS = frozenset({"note", "internal_note"})
+# How the portal names a change Genvoris made: a staff user in the admin, an operator's command,
+# or the product itself. Which colleague or which shell account is support's business.
+SUPPORT_ACTOR = "Genvoris support"
+PRODUCT_ACTOR = "Genvoris (automatic)"
+# Detail keys that say what was changed rather than what it became: shown beside the target.
+_AUDIT_SUBJECT_KEYS = ("external_id", "key")
+
+
+@dataclass(frozen=True)
+class AuditChange:
+    field: str
+    before: str | None  # None: the entry names no earlier value
+    after: str
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    created_at: datetime
+    actor: str
+    action: str
+    action_label: str
+    target: str
+    subject: str
+    changes: list[AuditChange]
+    reason: str
+
+
+def audit_entries_of(store: Store, *, action: str = "") -> QuerySet[AuditEntry]:
+    """The store's trail, newest first (stores_audit_store_recent_idx), optionally of one action."""
+    entries = AuditEntry.objects.filter(store=store).select_related("actor_user").order_by("-created_at", "-id")
+    return entries.filter(action=action) if action else entries
+
+
+def audit_row(entry: AuditEntry) -> AuditRow:
+    """One entry as the merchant may read it: staff-only detail dropped, staff and commands named
+    as Genvoris support, the change as field: before → after."""
+    detail = {k: v for k, v in entry.detail.items() if k not in AUDIT_DETAIL_HIDDEN_FROM_MERCHANTS}
+    reason = detail.pop("reason", "")
+    subject = next((str(detail.pop(k)) for k in _AUDIT_SUBJECT_KEYS if k in detail), "")
+    return AuditRow(
+        created_at=entry.created_at,
+        actor=audit_actor_label(entry),
+        action=entry.action,
+        action_label=entry.get_action_display(),
+        target=entry.target,
+        subject=subject,
+        changes=_audit_changes(entry.action, detail),
+        reason=str(reason or ""),
+    )
+
+
+def audit_actor_label(entry: AuditEntry) -> str:
+    user = entry.actor_user
+    if (user is not None and user.is_staff) or entry.actor.startswith("command"):
+        return SUPPORT_ACTOR
+    if entry.actor == "system":
+        return PRODUCT_ACTOR
+    if entry.actor.startswith("api:"):
+        return f"API key {entry.actor[4:]}…"
+    return entry.actor
+
+
+# The actions whose detail is {field: [old, new]}; in the others a two-item list is a value.
+_AUDIT_PAIRED_ACTIONS = frozenset({AuditEntry.Action.PLAN_UPDATED, AuditEntry.Action.BUTTON_DESIGN_UPDATED})
+
+
+def _audit_changes(action: str, detail: dict[str, Any]) -> list[AuditChange]:
+    """The detail's shapes, as the services write them: {before, after} (keys, webhooks, team),
+    {old, new} (customers), {field: [old, new]} (plans, button design), else facts."""
+    if action in _AUDIT_PAIRED_ACTIONS:
+        return [AuditChange(_field(f), _shown(f, old), _shown(f, new)) for f, (old, new) in detail.items()]
+    changes = []
+    for before_key, after_key in (("before", "after"), ("old", "new")):
+        if before_key in detail or after_key in detail:
+            before, after = detail.pop(before_key, None), detail.pop(after_key, None)
+            if isinstance(before, dict) or isinstance(after, dict):
+                b, a = before or {}, after or {}
+                changes += [
+                    AuditChange(_field(f), _shown(f, b[f]) if f in b else None, _shown(f, a.get(f))) for f in {**b, **a}
+                ]
+            else:
+                changes.append(AuditChange("", _shown("", before), _shown("", after)))
+    return changes + [AuditChange(_field(f), None, _shown(f, v)) for f, v in detail.items()]
+
+
+def _field(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+def _shown(field: str, value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    if field == "price_per_credit":
+        return price(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(_shown("", v) for v in value) or "—"
+    if isinstance(value, dict):
+        return ", ".join(f"{_field(k)}: {_shown(k, v)}" for k, v in value.items())
+    return str(value)
 
 
 # --- the button design (SPEC §17) ----------------------------------------------------------------

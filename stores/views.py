@@ -1,4 +1,4 @@
-"""Portal pages of this app: the store switcher, API keys and credits."""
+"""Portal pages of this app: the store switcher, API keys, credits and the audit trail."""
 
 from typing import Any
 
@@ -9,18 +9,27 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from genvoris.errors import ApiError
-from stores.forms import ApiKeyForm
+from stores.forms import ApiKeyForm, AuditFilterForm
 from stores.models import ApiKey, Store
 from stores.portal import member_stores, member_view, render_portal
-from stores.selectors import api_keys_of, credit_packs_of, credit_summary, key_refusals_of, ledger_of
+from stores.selectors import (
+    api_keys_of,
+    audit_entries_of,
+    audit_row,
+    credit_packs_of,
+    credit_summary,
+    key_refusals_of,
+    ledger_of,
+)
 from stores.services import Actor, api_key_create, api_key_revoke
 
 # The one place a new key's plaintext lives, from the create POST to the GET it redirects to.
 NEW_KEY_SESSION = "portal_new_api_key"
 LEDGER_PER_PAGE = 25
+AUDIT_PER_PAGE = 50
 
 
 @login_required
@@ -96,3 +105,18 @@ def credits(request: HttpRequest, store: Store) -> HttpResponse:
         "credits",
         {"credits": credit_summary(store, now=now), "packs": credit_packs_of(store), "ledger": ledger, "now": now},
     )
+
+
+@member_view
+@require_safe
+def audit(request: HttpRequest, store: Store) -> HttpResponse:
+    """Who changed what in the store, newest first: every member reads it (SPEC §19)."""
+    form = AuditFilterForm(request.GET or None)
+    page = Paginator(audit_entries_of(store, action=form.action_filter()), AUDIT_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    rows = [audit_row(entry) for entry in page.object_list]
+    response = render_portal(request, "stores/audit.html", store, "audit", {"form": form, "page": page, "rows": rows})
+    if form.is_bound and not form.is_valid():
+        response.status_code = 400
+    return response

@@ -33,6 +33,7 @@ PORTAL_PAGES = [
     "webhooks",
     "integration",
     "team",
+    "audit",
 ]
 AXE = Axe()
 

@@ -113,7 +113,8 @@ def test_the_portal_runs_under_the_strict_policy(page: Any, watch: Watch, owner:
     assert bar["width"] > 100
 
     watch.visit(reverse("portal-plans", args=[store]), "portal-plans")
-    page.get_by_role("button", name=f"Disable {owner.plan.name}").click()
+    page.get_by_role("link", name=f"Disable {owner.plan.name}").click()  # the confirmation page
+    page.get_by_role("button", name="Disable plan").click()
     page.get_by_role("button", name=f"Enable {owner.plan.name}").click()
     watch.visited |= {"portal-plan-disable", "portal-plan-enable"}
     watch.visit(reverse("portal-plan-edit", args=[store, owner.plan.public_id]), "portal-plan-edit")
@@ -134,6 +135,7 @@ def test_the_portal_runs_under_the_strict_policy(page: Any, watch: Watch, owner:
     watch.visited |= {"portal-customer-pause", "portal-customer-resume"}
     watch.visit(reverse("portal-customer-reset", args=[store, customer]), "portal-customer-reset")
     watch.visit(reverse("portal-team", args=[store]), "portal-team")
+    watch.visit(reverse("portal-audit", args=[store]) + "?action=plan.updated", "portal-audit")
 
     assert portal_route_names() - NOT_PAGES - POSTS_ONLY - webhook_route_names() - integration_route_names() == (
         watch.visited - {""}

@@ -1,7 +1,9 @@
 """Sign-in, the store switcher, API keys and credits in the merchant portal (stores/views.py,
 stores/portal.py), and the one access rule of every portal page."""
 
+import re
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.http import Http404
@@ -234,6 +236,31 @@ class TestCredits:
         assert "+500" in html
         assert "Spring pack" in html
 
+    def test_prices_read_as_money_with_the_currency(self, signed_in: Client, owner: Persona, settings: object) -> None:
+        """Found in issue 13: "0.0800" beside "0", no currency. Now "$0.08" beside "Free"."""
+        CreditPack.objects.filter(store=owner.store).update(price_per_credit=Decimal("0.0800"))
+        credit_topup(store=owner.store, credits=5, actor=COMMAND, note="Goodwill")  # price 0
+        credit_topup(store=owner.store, credits=5, actor=COMMAND, price_per_credit=Decimal("12"))
+        html = signed_in.get(url("portal-credits", owner)).content.decode()
+        cells = re.findall(r'<td class="num">([^<]*)</td>\s*</tr>', html)
+        assert cells == ["$12", "Free", "$0.08"]  # newest pack first
+        assert "0.0800" not in html
+        settings.BILLING_CURRENCY = "EUR"  # type: ignore[attr-defined]
+        assert "€0.08" in signed_in.get(url("portal-credits", owner)).content.decode()
+
+    def test_the_ledger_explains_its_balance_after(self, signed_in: Client, owner: Persona, track: Track) -> None:
+        """Found in issue 13: "balance after" moved by more than the top-up, since try-on debits
+        are not ledger rows. The page says so under the heading, and the figures bear it out."""
+        track({"api_key": owner.secret})
+        track({"api_key": owner.secret})
+        credit_topup(store=owner.store, credits=10, actor=COMMAND)
+        response = signed_in.get(url("portal-credits", owner))
+        newer, older = response.context["ledger"].object_list[:2]
+        assert (older.balance_after, newer.delta, newer.balance_after) == (100, 10, 108)
+        note = re.search(r'data-testid="ledger-note">([^<]*)<', response.content.decode())
+        assert note is not None
+        assert "try-ons debited since the row before" in note.group(1)
+
     def test_expired_pack_is_marked(self, signed_in: Client, owner: Persona) -> None:
         CreditPack.objects.filter(store=owner.store).update(expires_at=timezone.now() - timedelta(days=1))
         assert "Expired" in signed_in.get(url("portal-credits", owner)).content.decode()
@@ -255,6 +282,7 @@ def stores_urls(owner: Persona) -> list[tuple[str, str]]:
         ("get", url("portal-key-revoke", owner, key_id=key)),
         ("post", url("portal-key-revoke", owner, key_id=key)),
         ("get", url("portal-credits", owner)),
+        ("get", url("portal-audit", owner)),
     ]
 
 
@@ -292,7 +320,7 @@ def test_every_portal_route_is_covered_by_an_access_test() -> None:
         if isinstance(p, URLPattern)
     }
     covered = {
-        "portal-keys", "portal-key-create", "portal-key-revoke", "portal-credits",
+        "portal-keys", "portal-key-create", "portal-key-revoke", "portal-credits", "portal-audit",
         "portal-plans", "portal-plan-edit", "portal-plan-disable", "portal-plan-enable",
         "portal-overview", "portal-events", "portal-events-csv", "portal-products", "portal-customers",
         # stores/tests/test_webhooks_portal.py
