@@ -52,7 +52,7 @@ class AuditFilterForm(forms.Form):
     """The audit page's one filter: what kind of change."""
 
     action = forms.ChoiceField(
-        choices=[("", "All changes"), *AuditEntry.Action.choices], required=False, label="Change"
+        choices=[("", "All changes"), *AuditEntry.Action.choices], required=False, label="Kind of change"
     )
 
     def action_filter(self) -> str:
