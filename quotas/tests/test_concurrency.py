@@ -125,3 +125,19 @@ def test_period_resets_and_plan_changes_racing_try_ons_neither_deadlock_nor_drif
     used = sum(UsagePeriod.objects.filter(customer=owner.customer).values_list("used", flat=True))
     assert used == TryOnEvent.objects.filter(end_customer=owner.customer, debited=True).count() == RACERS // 2
     assert Store.objects.get(pk=owner.store.pk).credit_balance == 100 - RACERS // 2
+
+
+def test_racing_creates_of_one_plan_name_make_one_plan(owner: Persona) -> None:
+    """Each racer passes the service's name check before any has committed: the unique constraint
+    refuses all but one, and each of those gets the field error, not a 500 (issue 13)."""
+    results = run_at_once(
+        RACERS // 4,
+        lambda i: V1(Client(), owner.secret).post("/plans", {"name": "Pro" if i % 2 else "PRO", "monthlyTryOns": 5}),
+    )
+    statuses = sorted(response.status_code for response in results)
+    assert statuses == [201] + [400] * (RACERS // 4 - 1)
+    for response in results:
+        if response.status_code == 400:
+            assert response.json()["fieldErrors"]["name"][0].startswith("This store already has a plan named")
+    assert Plan.objects.filter(store=owner.store, name__iexact="pro").count() == 1
+    assert AuditEntry.objects.filter(store=owner.store, action=AuditEntry.Action.PLAN_CREATED).count() == 1
