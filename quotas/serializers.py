@@ -221,6 +221,8 @@ class PlanIn(serializers.Serializer):
         max_length=80,
         validators=[NOT_BLANK],
         error_messages={"blank": NAME_MESSAGE, "max_length": NAME_MESSAGE, "required": NAME_MESSAGE},
+        help_text="Unique in the store, ignoring case (disabled plans included): a taken name is a 400 "
+        "`invalid_body` with `fieldErrors.name`.",
     )
     monthlyTryOns = StrictIntegerField(
         min_value=1,
