@@ -10,7 +10,10 @@ say what they promise.
 import json
 import logging
 import logging.config
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from copy import deepcopy
 from io import StringIO
@@ -288,6 +291,24 @@ def test_the_json_format_escapes_delete_too() -> None:
     assert json.loads(line)["message"] == "x\x7f\x00\u2028y"
 
 
-def test_the_format_follows_log_format(settings: Any) -> None:
-    assert settings.LOGGING["handlers"]["console"]["formatter"] == settings.LOG_FORMAT == "json"
+@pytest.mark.parametrize(("environment", "expected"), [({}, "json"), ({"DEBUG": "true"}, "plain")])
+def test_the_format_is_json_unless_debug(environment: dict[str, str], expected: str, tmp_path: Any) -> None:
+    # A fresh process: the settings module reads its environment once.
+    code = "from django.conf import settings as s; print(s.LOGGING['handlers']['console']['formatter'], s.LOG_FORMAT)"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "genvoris.settings", "SECRET_KEY": "x" * 50, **environment}
+    env.pop("LOG_FORMAT", None)
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    done = subprocess.run(
+        [sys.executable, "-c", "import environ; environ.Env.read_env = lambda *a, **k: None; " + code],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.split() == [expected, expected]
+
+
+def test_every_line_goes_through_the_context_filter() -> None:
     assert settings.LOGGING["handlers"]["console"]["filters"] == ["context"]
+    assert settings.LOGGING["handlers"]["console"]["formatter"] == settings.LOG_FORMAT
