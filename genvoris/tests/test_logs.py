@@ -258,6 +258,14 @@ def test_the_request_id_is_echoed_or_replaced(client: Client, log_lines: list[st
     assert set(request_lines(log_lines)) == {"trace-42.a:b", replaced["X-Request-Id"]}
 
 
+def test_a_control_character_in_a_header_is_logged_escaped(client: Client, log_lines: list[str], settings: Any) -> None:
+    settings.NUM_PROXIES = 1  # the address comes from X-Forwarded-For, which the caller wrote
+    client.get("/", HTTP_X_FORWARDED_FOR=f"203.0.113.9{ESC}")
+    (line,) = [line for line in log_lines if "genvoris.request" in line]
+    assert '"remote_addr": "203.0.113.9\\u001b[2J"' in line
+    assert json.loads(line)["remote_addr"] == f"203.0.113.9{ESC}"
+
+
 def test_probes_log_at_debug_and_name_their_path(client: Client, log_lines: list[str]) -> None:
     client.get("/healthz")
     (entry,) = request_lines(log_lines).values()
