@@ -10,7 +10,7 @@ class GenvorisConfig(AppConfig):
         from django.contrib import admin
 
         from genvoris.admin import guard_changelists
-        from genvoris.checks import shared_cache_check, webhook_targets_check
+        from genvoris.checks import console_mail_check, shared_cache_check, webhook_targets_check
         from genvoris.ids import PublicIdConverter
 
         # Here rather than in a URLconf: the portal URLs of every app use it, and a converter may
@@ -21,3 +21,4 @@ class GenvorisConfig(AppConfig):
         guard_changelists(admin.site)
         checks.register(shared_cache_check)
         checks.register(webhook_targets_check, checks.Tags.security, deploy=True)
+        checks.register(console_mail_check, checks.Tags.security, deploy=True)

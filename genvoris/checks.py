@@ -50,3 +50,20 @@ def webhook_targets_check(app_configs: Any, **kwargs: Any) -> list[checks.CheckM
             id="genvoris.W003",
         )
     ]
+
+
+CONSOLE_MAIL = "django.core.mail.backends.console.EmailBackend"
+
+
+def console_mail_check(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    """`check --deploy`: mail printed on stdout puts every set-password link in the logs."""
+    if settings.EMAIL_BACKEND != CONSOLE_MAIL:
+        return []
+    return [
+        checks.Warning(
+            "EMAIL_URL is consolemail:// (the default): invites and password resets are printed on stdout, "
+            "so every set-password link, a credential until it is used, lands in the logs.",
+            hint="Set EMAIL_URL=smtp+tls://user:password@smtp.example.com:587 outside development.",
+            id="genvoris.W004",
+        )
+    ]

@@ -1,13 +1,31 @@
 """The shape every management command shares: `--json` prints one object, errors exit 1."""
 
 import json
+import logging
 from abc import ABC, abstractmethod
 from argparse import ArgumentParser
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
 from genvoris.errors import ApiError
+
+
+@contextmanager
+def _quiet_logs(quiet: bool) -> Iterator[None]:
+    """A command that succeeds writes nothing on stderr (SPEC §20), where the logs go: what it did
+    is its output, and the audit trail has it. So below `-v 2` the logs it writes are its warnings
+    and errors only; `-v 2` or `-v 3` shows LOG_LEVEL's lines too. The web process is unaffected."""
+    root = logging.getLogger()
+    level = root.level
+    if quiet and level < logging.WARNING:
+        root.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
 
 
 class JsonCommand(BaseCommand, ABC):
@@ -32,7 +50,8 @@ class JsonCommand(BaseCommand, ABC):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            result = self.run(**options)
+            with _quiet_logs(self.logs_quietly(options)):
+                result = self.run(**options)
         except ApiError as error:
             raise CommandError(error.detail) from None
         if options["json"]:
@@ -40,6 +59,9 @@ class JsonCommand(BaseCommand, ABC):
         else:
             self.stdout.write(self.summary(result))
         self.after_output(result)
+
+    def logs_quietly(self, options: dict[str, Any]) -> bool:
+        return int(options["verbosity"]) < 2
 
     @abstractmethod
     def run(self, **options: Any) -> dict[str, Any]: ...

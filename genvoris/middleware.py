@@ -1,33 +1,15 @@
-"""Request ids on every response, and a 503 instead of a 500 when the database is unreachable."""
+"""A 503 instead of a 500 when the database is unreachable (request ids: genvoris/logs.py)."""
 
 import logging
-import re
-import uuid
 from collections.abc import Callable
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 
 from genvoris.api import UNAVAILABLE, error_response
+from genvoris.metrics import route_of
 
 logger = logging.getLogger("genvoris.request")
-
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-
-
-class RequestIdMiddleware:
-    """Echo a caller's well-formed `X-Request-Id`, or make one, so logs and replies can be joined."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        incoming = request.headers.get("X-Request-Id", "")
-        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else f"req_{uuid.uuid4().hex}"
-        request.request_id = request_id  # type: ignore[attr-defined]
-        response = self.get_response(request)
-        response["X-Request-Id"] = request_id
-        return response
 
 
 class DatabaseUnavailableMiddleware:
@@ -46,12 +28,7 @@ class DatabaseUnavailableMiddleware:
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, (OperationalError, InterfaceError)):
-            logger.error(
-                "database unavailable on %s %s (request %s): %s",
-                request.method,
-                request.path,
-                getattr(request, "request_id", "-"),
-                exception,
-            )
+            # The route, not the path: a path can carry a set-password token (genvoris/logs.py).
+            logger.error("database unavailable on %s %s: %s", request.method, route_of(request), exception)
             return error_response(UNAVAILABLE)
         return None

@@ -46,7 +46,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "genvoris.middleware.RequestIdMiddleware",
+    # First: every request gets its id and one log line, timed over everything below (genvoris/logs.py).
+    "genvoris.logs.RequestLogMiddleware",
     # /healthz and /readyz, before host validation and the HTTPS redirect (genvoris/health.py).
     "genvoris.health.HealthMiddleware",
     # /metrics, and every other request timed and counted by route (genvoris/metrics.py); removed
@@ -262,11 +263,24 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/api",
 }
 
+# Structured logs (SPEC §20, genvoris/logs.py): `json` is one object a line, for a log shipper;
+# `plain` is for a developer's terminal. JSON unless DEBUG is on (docs/decisions.md, "Structured logs").
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "genvoris.logs.ContextFilter"}},
+    "formatters": {
+        "plain": {
+            "()": "genvoris.logs.PlainFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(store)s %(key_prefix)s] %(message)s",
+            "defaults": {"request_id": "-", "store": "-", "key_prefix": "-"},
+        },
+        "json": {"()": "genvoris.logs.JsonFormatter", "fmt": "%(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.request": {"level": "ERROR"},

@@ -11,6 +11,7 @@ from django.db.models import Max, QuerySet, Sum
 
 from genvoris import ratelimit
 from genvoris.formatting import price
+from genvoris.logs import note_key
 from stores.models import ApiKey, AuditEntry, ButtonDesign, CreditLedgerEntry, CreditPack, KeyRefusal, Store
 
 logger = logging.getLogger("genvoris.stores")
@@ -28,7 +29,11 @@ def api_key_by_plaintext(plaintext: str) -> ApiKey | None:
     """
     if not plaintext.startswith(tuple(ApiKey.PREFIXES.values())) or len(plaintext) > 100:
         return None
-    return _KeyLookup.of(connections[DEFAULT_DB_ALIAS]).fetch(api_key_hash(plaintext))
+    key = _KeyLookup.of(connections[DEFAULT_DB_ALIAS]).fetch(api_key_hash(plaintext))
+    if key is not None:
+        # The request's log lines name this key's store and prefix, whichever endpoint asked.
+        note_key(key)
+    return key
 
 
 class _KeyLookup:

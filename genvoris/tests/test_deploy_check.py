@@ -28,6 +28,7 @@ def production_environment(**overrides: str) -> dict[str, str]:
         "DATABASE_URL": "postgres://genvoris:unused@127.0.0.1:1/genvoris",  # checks do not connect
         "CACHE_URL": "redis://127.0.0.1:6379/0",
         "WEB_CONCURRENCY": "4",
+        "EMAIL_URL": "smtp+tls://genvoris:unused@smtp.example.com:587",
     }
     return {**env, **overrides}
 
@@ -55,3 +56,10 @@ def test_the_check_is_not_vacuous() -> None:
     assert done.returncode != 0
     assert "security.W004" in done.stderr + done.stdout
     assert "security.W012" in done.stderr + done.stdout
+
+
+def test_mail_printed_on_stdout_is_a_deploy_warning() -> None:
+    # Console mail would put every set-password link in the logs (SPEC §20: never a token).
+    done = check_deploy(production_environment(EMAIL_URL="consolemail://"))
+    assert done.returncode != 0
+    assert "genvoris.W004" in done.stderr + done.stdout

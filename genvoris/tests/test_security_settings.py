@@ -43,6 +43,7 @@ def production(tmp_path: Path, **overrides: str) -> dict[str, str]:
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "CACHE_URL": "redis://cache.internal:6379/0",
         "TRYON_INTERNAL_SECRET": secrets.token_urlsafe(24),
+        "EMAIL_URL": "smtp+tls://genvoris:unused@smtp.example.com:587",
     }
     env.update(overrides)
     return {name: value for name, value in env.items() if value != "<unset>"}

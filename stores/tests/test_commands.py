@@ -60,12 +60,13 @@ def call_human(name: str, *args: str, **options: Any) -> str:
     return text
 
 
-def manage(*args: str, database: Path) -> subprocess.CompletedProcess[str]:
+def manage(*args: str, database: Path, environment: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run `manage.py` as an operator would, against a SQLite file of its own."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "genvoris.test_settings",
         "DATABASE_URL": f"sqlite:///{database}",
+        **(environment or {}),
     }
     return subprocess.run(
         [sys.executable, "manage.py", *args],

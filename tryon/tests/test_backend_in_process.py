@@ -191,6 +191,8 @@ def gunicorn_server(settings: Any) -> Iterator[str]:
         "TRYON_TRACK_URL": "",
         "ALLOWED_HOSTS": "127.0.0.1",
         "WEB_CONCURRENCY": "2",
+        # stderr is a pipe nobody reads: a line per request (genvoris/logs.py) would fill it.
+        "LOG_LEVEL": "WARNING",
     }
     command = [str(Path(sys.executable).parent / "gunicorn"), "genvoris.wsgi", "-w", "2", "-b", f"127.0.0.1:{port}"]
     server = subprocess.Popen(

@@ -1,3 +1,4 @@
+import logging
 from argparse import ArgumentParser
 from typing import Any
 
@@ -7,6 +8,8 @@ from django.utils import timezone
 from genvoris.commands import JsonCommand
 from stores.webhooks.runner import Runner
 from stores.webhooks.worker import webhooks_backlog
+
+logger = logging.getLogger("genvoris.webhooks")
 
 
 class Command(JsonCommand):
@@ -31,18 +34,19 @@ class Command(JsonCommand):
         concurrency = options["concurrency"] or (1 if connection.vendor == "sqlite" else 8)
         if not 1 <= concurrency <= 64:
             raise SystemExit("--concurrency must be between 1 and 64.")
-        quiet = options["json"]
-        runner = Runner(
-            concurrency=concurrency,
-            poll_seconds=max(options["poll"], 0.05),
-            report=(lambda line: None) if quiet else (lambda line: self.stderr.write(line)),
-        )
+        # The worker's own lines (started, a status every 30 s, stopping) are log lines like the
+        # web's, one JSON object each with LOG_FORMAT=json; with --once there are none.
+        runner = Runner(concurrency=concurrency, poll_seconds=max(options["poll"], 0.05), report=logger.info)
         runner.install_signal_handlers()
-        if not options["once"] and not quiet:
-            self.stderr.write(f"Delivering webhooks with {concurrency} thread(s); SIGTERM to stop.")
+        if not options["once"]:
+            logger.info("delivering webhooks with %s thread(s); SIGTERM to stop", concurrency)
         stats = runner.run(once=options["once"])
         backlog = webhooks_backlog(now=timezone.now())
         return {**stats.as_dict(), "due": backlog.due, "oldest_due_seconds": round(backlog.oldest_due_seconds, 1)}
+
+    def logs_quietly(self, options: dict[str, Any]) -> bool:
+        """Running until stopped, this is a service: its log lines are what its operator reads."""
+        return bool(options["once"]) and super().logs_quietly(options)
 
     def summary(self, result: dict[str, Any]) -> str:
         return (
