@@ -25,6 +25,9 @@ if not DEBUG and SECRET_KEY == INSECURE_SECRET_KEY:
         "SECRET_KEY is the insecure default while DEBUG is off. Set SECRET_KEY in the "
         "environment (see .env.example) or set DEBUG=true for local development."
     )
+# Earlier keys, comma-separated, still accepted for what they signed (sessions, password-reset and
+# invite links) while SECRET_KEY is rotated: new ones are signed with SECRET_KEY only.
+SECRET_KEY_FALLBACKS = [k for k in env.list("SECRET_KEY_FALLBACKS", default=[]) if k]
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 
 INSTALLED_APPS = [
