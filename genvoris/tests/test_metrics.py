@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY
 
 from conftest import Persona, Track, make_persona
 from quotas.services import end_customer_update
+from quotas.sessions import session_mint, session_revoke
 
 pytestmark = pytest.mark.django_db
 
@@ -161,3 +162,18 @@ def test_only_get_is_answered(client: Client) -> None:
     response = client.post("/metrics")
     assert response.status_code == 405
     assert response["Allow"] == "GET, HEAD"
+
+
+def test_every_token_failure_cause_the_track_answers_has_its_own_label(owner: Persona, track: Track) -> None:
+    other = make_persona("other")
+    revoked = session_mint(customer=owner.customer, expires_in=900)
+    session_revoke(customer=owner.customer, jti=revoked.jti)
+    head, claims, signature = owner.token().split(".")
+    tampered = f"{head}.{claims}.{signature[::-1]}"  # well-formed, but not our key's signature
+    causes = ["revoked", "failed_verification", "token_store_mismatch"]
+    moved = Moved(*(("genvoris_token_verification_failures_total", {"cause": cause}) for cause in causes))
+    assert track({"api_key": owner.secret, "end_customer_token": revoked.token}).status_code == 401
+    assert track({"api_key": owner.secret, "end_customer_token": tampered}).status_code == 401
+    assert track({"api_key": owner.secret, "end_customer_token": other.token()}).status_code == 403
+    assert moved.by() == [1, 1, 1]
+    assert owner.store.tryon_events.filter(debited=True).count() == 0
