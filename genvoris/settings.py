@@ -313,7 +313,7 @@ EVENTS_PER_MINUTE = env.int("EVENTS_PER_MINUTE", default=300)
 
 # Prometheus metrics (genvoris/metrics.py). GET /metrics answers addresses in METRICS_ALLOWED_IPS
 # (CIDRs; the client as NUM_PROXIES sees it) and callers with `Authorization: Bearer <METRICS_TOKEN>`
-# (empty: no token is accepted). METRICS_ENABLED=false serves no /metrics and counts no request or
+# (comma-separated to rotate, new,old; empty: no token is accepted). METRICS_ENABLED=false serves no /metrics and counts no request or
 # try-on: the track path without metrics, as bench/track.py --metrics compares.
 METRICS_ENABLED = env.bool("METRICS_ENABLED", default=True)
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1/32", "::1/128"])
