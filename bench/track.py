@@ -378,7 +378,7 @@ def check_outbox(seeded: Any, hooked: dict[Any, Result]) -> list[str]:
 _METRICS_STATES = ("off", "on")
 # What the sample after the run shows: the domain counters and the request histogram's totals.
 _SAMPLED = ("genvoris_tryons_total", "genvoris_credits_debited_total", "genvoris_payment_required_total")
-_SAMPLED += ("genvoris_http_request_duration_seconds", "genvoris_webhook_")
+_SAMPLED += ("genvoris_http_request_duration_seconds", "genvoris_webhook_", "genvoris_token_verification")
 
 
 def metrics_compare(args: argparse.Namespace, env: dict[str, str], seed_file: Path, tmp: Path) -> dict[Any, Result]:
@@ -407,6 +407,7 @@ def metrics_compare(args: argparse.Namespace, env: dict[str, str], seed_file: Pa
                     result = load(args, seed_file, "track", mode, ports[state])
                     results[mode, state, n] = result
                     rates.setdefault((mode, state), []).append(result["rps"])
+        refusals(on_port, json.loads(seed_file.read_text()))
         sample = scrape(on_port)
     print_metrics(results, rates, args.metrics_rounds)
     alone = [metrics_cost(env, tmp, multiprocess) for multiprocess in (False, True)]
@@ -437,6 +438,17 @@ def metrics_cost(env: dict[str, str], tmp: Path, multiprocess: bool) -> dict[str
     return result
 
 
+def refusals(port: int, seeded: Any) -> None:
+    """Two refused try-ons on the metrics-on server (nothing debited), so the sample shows the
+    refusal series beside the load's debits: a wrong internal secret, and a malformed token."""
+    key = seeded["track"]["stores"][0]["key"]
+    for secret, body in (("wrong", {"api_key": key}), ("bench-secret", {"api_key": key, "end_customer_token": "x"})):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        headers = {"Content-Type": "application/json", "x-internal-secret": secret}
+        conn.request("POST", "/api/tryon/track", body=json.dumps(body), headers=headers)
+        conn.getresponse().read()
+
+
 def scrape(port: int) -> list[str]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     conn.request("GET", "/metrics")
@@ -447,7 +459,8 @@ def scrape(port: int) -> list[str]:
     return [
         line
         for line in text.splitlines()
-        if any(name in line for name in _SAMPLED) and ("_bucket" not in line or 'route="api/tryon/track"' in line)
+        if any(name in line for name in _SAMPLED)
+        and ("_bucket" not in line or 'route="api/tryon/track",status="200"' in line)
     ]
 
 
