@@ -4,6 +4,7 @@
 """
 
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -11,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-DB_NAME = "genvoris_bench"
+# BENCH_DB_NAME: another database of the same server, so two people benchmarking at once do not
+# drop each other's.
+DB_NAME = os.environ.get("BENCH_DB_NAME", "genvoris_bench")
 ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 DB_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
 SIDES = ("track", "baseline")  # our endpoint's stores, and the raw-SQL baseline's separate ones

@@ -81,3 +81,41 @@ def statements_per_request() -> dict[str, int]:
         )
     connection.close()
     return counts
+
+
+def cpu_per_request(*, requests: int, rounds: int) -> dict[str, list[float]]:
+    """CPU microseconds (this process's, so the other load on the machine counts little) per warm
+    legacy track request through the whole WSGI application, with the metrics middleware and
+    counters off and on, alternating `rounds` times on a probe store of its own. In-process values
+    (no PROMETHEUS_MULTIPROC_DIR), where gunicorn writes them to mmap'd files."""
+    import time
+
+    from django.conf import settings
+    from django.core.wsgi import get_wsgi_application
+    from django.db import connection
+    from django.test.utils import override_settings
+
+    from stores.services import COMMAND, api_key_create, credit_topup, store_create
+
+    store = store_create(name="Bench CPU probe", owner_email="cpu-probe@bench.example")
+    _, key = api_key_create(store=store, label="cpu-probe")
+    credit_topup(store=store, credits=2 * rounds * (requests + 50), actor=COMMAND)
+    without = [m for m in settings.MIDDLEWARE if m != "genvoris.metrics.MetricsMiddleware"]
+    variants = {
+        "off": override_settings(METRICS_ENABLED=False, MIDDLEWARE=without),
+        "on": override_settings(METRICS_ENABLED=True),
+    }
+    cpu: dict[str, list[float]] = {"off": [], "on": []}
+    for _ in range(rounds):
+        for state, variant in variants.items():
+            with variant:
+                app = get_wsgi_application()  # builds the middleware chain of these settings
+                for _ in range(50):
+                    post_track(app, {"api_key": key})
+                started = time.process_time()
+                for _ in range(requests):
+                    status = post_track(app, {"api_key": key})
+                    assert status.startswith("200"), status
+                cpu[state].append((time.process_time() - started) / requests * 1e6)
+    connection.close()
+    return cpu

@@ -12,6 +12,11 @@ three modes: legacy (api_key only, over every store), customer (with an end_cust
 every customer) and hot (every request on one store: row-lock contention). Each mode runs against
 our endpoint and against the minimal raw-SQL view of bench/baseline.py in the same gunicorn.
 
+With --metrics it measures the cost of the Prometheus metrics instead (issue 14): two gunicorns on
+the same database, one with METRICS_ENABLED=false, each mode run on the off server then on the on
+server, --metrics-rounds times, plus the baseline once per mode on the off server; it prints req/s
+for each and the on/off and on/baseline ratios, then a sample of the on server's /metrics.
+
 It prints req/s, p50, p99 and errors per mode and endpoint, and ours/baseline ratios. Then it
 checks, per store, credits spent == 200 answers counted == debited events, per customer, usage ==
 200 answers == debited events, nothing below zero, and `audit_credits` without drift; exits 1 on any
@@ -24,6 +29,7 @@ import json
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,7 +43,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import db
-from bench.inprocess import statements_per_request
+from bench.inprocess import cpu_per_request, statements_per_request
 
 BENCH = Path(__file__).resolve().parent
 MODES = ("legacy", "customer", "hot")
@@ -65,12 +71,20 @@ def parse_args() -> argparse.Namespace:
         help='also run each mode with every store\'s webhook endpoint disabled, then enabled (events ["*"])',
     )
     parser.add_argument(
+        "--metrics",
+        action="store_true",
+        help="instead: our endpoint with metrics off and on (METRICS_ENABLED), alternating on two gunicorns",
+    )
+    parser.add_argument("--metrics-rounds", type=int, default=2, help="off/on alternations per mode (--metrics)")
+    parser.add_argument(
         "--config-sweep",
         default="",
         help="gunicorn configs to compare instead, e.g. sync:2,sync:4,gthread:2:4 (class:workers[:threads])",
     )
     args = parser.parse_args()
-    if min(args.stores, args.customers, args.connections, args.workers) < 1 or args.duration <= 0:
+    if args.metrics and (args.config_sweep or args.webhooks):
+        parser.error("--metrics runs on its own, without --config-sweep or --webhooks")
+    if min(args.stores, args.customers, args.connections, args.workers, args.metrics_rounds) < 1 or args.duration <= 0:
         parser.error("stores, customers, connections and workers must be ≥ 1, duration > 0")
     return args
 
@@ -274,6 +288,8 @@ def main() -> int:
         seed_file.write_text(json.dumps(seeded))
         if sweep:
             results = run_sweep(args, sweep, env, seed_file, Path(tmp))
+        elif args.metrics:
+            results = metrics_compare(args, env, seed_file, Path(tmp))
         else:
             config = Config(args.worker_class, args.workers, args.threads)
             with gunicorn(env, config, Path(tmp) / "gunicorn.log") as port:
@@ -286,7 +302,7 @@ def main() -> int:
                 hot = {(n, s): load(args, seed_file, s, "hot", port, n) for n in hot_counts for s in db.SIDES}
                 if args.webhooks:
                     hooked = webhook_compare(args, seeded, seed_file, port)
-    if sweep:
+    if sweep or args.metrics:
         return check_books(seeded, results, env)
     print_table(results)
     print_statements(statements)
@@ -355,6 +371,122 @@ def check_outbox(seeded: Any, hooked: dict[Any, Result]) -> list[str]:
     made = WebhookEvent.objects.filter(type="tryon.completed", store__public_id__in=track_stores).count()
     print(f"\nOutbox: {expected} try-ons debited with an endpoint on; {made} tryon.completed events made from them.")
     return [] if made == expected else [f"OUTBOX DRIFT: expected {expected} tryon.completed events, made {made}"]
+
+
+# --- with and without metrics (issue 14) ---------------------------------------------------------
+
+_METRICS_STATES = ("off", "on")
+# What the sample after the run shows: the domain counters and the request histogram's totals.
+_SAMPLED = ("genvoris_tryons_total", "genvoris_credits_debited_total", "genvoris_payment_required_total")
+_SAMPLED += ("genvoris_http_request_duration_seconds", "genvoris_webhook_", "genvoris_token_verification")
+
+
+def metrics_compare(args: argparse.Namespace, env: dict[str, str], seed_file: Path, tmp: Path) -> dict[Any, Result]:
+    """Each mode on the same stores, alternating between a gunicorn with METRICS_ENABLED=false and
+    one with metrics on (the default), so the ratio is measured side by side in one run."""
+    from django.db import connections
+
+    print(f"In-process CPU per legacy request, metrics off/on, {args.metrics_rounds} rounds of 1000 …", flush=True)
+    cpu = cpu_per_request(requests=1000, rounds=args.metrics_rounds)
+    connections.close_all()
+    config = Config(args.worker_class, args.workers, args.threads)
+    results: dict[Any, Result] = {}
+    rates: dict[tuple[str, str], list[float]] = {}
+    off_env = {**env, "METRICS_ENABLED": "false"}
+    with (
+        gunicorn(off_env, config, tmp / "gunicorn-off.log") as off_port,
+        gunicorn(env, config, tmp / "gunicorn-on.log") as on_port,
+    ):
+        ports = {"off": off_port, "on": on_port}
+        print(f"gunicorn: {config}, metrics off on :{off_port}, on on :{on_port}; {args.connections} connections")
+        for mode in MODES:
+            results[mode, "baseline"] = load(args, seed_file, "baseline", mode, off_port)
+            for n in range(args.metrics_rounds):
+                for state in _METRICS_STATES:
+                    print(f"  metrics {state}:", end="", flush=True)
+                    result = load(args, seed_file, "track", mode, ports[state])
+                    results[mode, state, n] = result
+                    rates.setdefault((mode, state), []).append(result["rps"])
+        refusals(on_port, json.loads(seed_file.read_text()))
+        sample = scrape(on_port)
+    print_metrics(results, rates, args.metrics_rounds)
+    alone = [metrics_cost(env, tmp, multiprocess) for multiprocess in (False, True)]
+    off, on = statistics.median(cpu["off"]), statistics.median(cpu["on"])
+    print(
+        f"\nCPU per legacy track request in-process (µs, each round): off {' '.join(f'{c:.0f}' for c in cpu['off'])}; "
+        f"on {' '.join(f'{c:.0f}' for c in cpu['on'])}; medians {off:.0f} → {on:.0f} (on/off {on / off:.3f}, "
+        f"+{on - off:.0f} µs)"
+    )
+    print(
+        "The metrics' own work per debited request (bench/metrics_cost.py, best of 5): "
+        + "; ".join(f"{a['mode']} {a['us_per_request']:.1f} µs" for a in alone)
+    )
+    print("\n/metrics of the metrics-on server after the run (buckets of other routes left out):")
+    print(*sample, sep="\n")
+    return results
+
+
+def metrics_cost(env: dict[str, str], tmp: Path, multiprocess: bool) -> dict[str, Any]:
+    run_env = {k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    if multiprocess:
+        (tmp / "metrics-cost").mkdir(exist_ok=True)
+        run_env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp / "metrics-cost")
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "metrics_cost.py")], env=run_env, capture_output=True, text=True, check=True
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def refusals(port: int, seeded: Any) -> None:
+    """Two refused try-ons on the metrics-on server (nothing debited), so the sample shows the
+    refusal series beside the load's debits: a wrong internal secret, and a malformed token."""
+    key = seeded["track"]["stores"][0]["key"]
+    for secret, body in (("wrong", {"api_key": key}), ("bench-secret", {"api_key": key, "end_customer_token": "x"})):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        headers = {"Content-Type": "application/json", "x-internal-secret": secret}
+        conn.request("POST", "/api/tryon/track", body=json.dumps(body), headers=headers)
+        conn.getresponse().read()
+
+
+def scrape(port: int) -> list[str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/metrics")
+    response = conn.getresponse()
+    text = response.read().decode()
+    if response.status != 200:
+        sys.exit(f"GET /metrics answered {response.status}: {text[:500]}")
+    return [
+        line
+        for line in text.splitlines()
+        if any(name in line for name in _SAMPLED)
+        and ("_bucket" not in line or 'route="api/tryon/track",status="200"' in line)
+    ]
+
+
+def print_metrics(results: dict[Any, Result], rates: dict[tuple[str, str], list[float]], rounds: int) -> None:
+    """req/s per round; on/off is the median of each round's on/off (the runs of a round are back
+    to back, so the machine's other load cancels best there), on/base the medians' ratio."""
+    print(
+        f"\n{'mode':<9}{'metrics':<10}{'req/s (each round)':<32}{'median':>8}{'p99 ms':>9}{'errors':>8}"
+        f"{'on/off':>8}{'on/base':>9}"
+    )
+    for mode in MODES:
+        means = {state: statistics.median(rates[mode, state]) for state in _METRICS_STATES}
+        paired = statistics.median(on / off for on, off in zip(rates[mode, "on"], rates[mode, "off"], strict=True))
+        base = results[mode, "baseline"]
+        for state in _METRICS_STATES:
+            runs = [results[mode, state, n] for n in range(rounds)]
+            each = " ".join(f"{r:.1f}" for r in rates[mode, state])
+            p99 = max(r["p99_ms"] for r in runs)
+            errors = sum(r["errors"] for r in runs)
+            row = f"{mode:<9}{state:<10}{each:<32}{means[state]:>8.1f}{p99:>9.1f}{errors:>8}"
+            if state == "on":
+                row += f"{paired:>8.2f}{ratio(means['on'], base['rps']):>9}"
+            print(row)
+        print(
+            f"{mode:<9}{'baseline':<10}{base['rps']:<32.1f}{base['rps']:>8.1f}{base['p99_ms']:>9.1f}{base['errors']:>8}"
+        )
 
 
 def check_books(seeded: Any, results: dict[Any, Result], env: dict[str, str]) -> int:

@@ -109,11 +109,15 @@ def _address_allowed(address: str) -> bool:
 
 
 def _token_ok(authorization: str) -> bool:
+    """METRICS_TOKEN may name several tokens, comma-separated (new,old), so a rotation has an
+    overlap: the app accepts both while the scrapers switch, then the old one is removed."""
     scheme, _, credential = authorization.partition(" ")
-    token = settings.METRICS_TOKEN
-    return (
-        bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(credential.strip().encode(), token.encode())
-    )
+    if scheme.lower() != "bearer":
+        return False
+    offered = credential.strip().encode()
+    tokens = [token.strip() for token in settings.METRICS_TOKEN.split(",") if token.strip()]
+    # Every token compared, so the answer's timing does not say which one (or whether one) matched.
+    return bool(offered) and sum(hmac.compare_digest(offered, token.encode()) for token in tokens) > 0
 
 
 def may_scrape(request: HttpRequest) -> bool:

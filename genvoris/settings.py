@@ -25,6 +25,9 @@ if not DEBUG and SECRET_KEY == INSECURE_SECRET_KEY:
         "SECRET_KEY is the insecure default while DEBUG is off. Set SECRET_KEY in the "
         "environment (see .env.example) or set DEBUG=true for local development."
     )
+# Earlier keys, comma-separated, still accepted for what they signed (sessions, password-reset and
+# invite links) while SECRET_KEY is rotated: new ones are signed with SECRET_KEY only.
+SECRET_KEY_FALLBACKS = [k for k in env.list("SECRET_KEY_FALLBACKS", default=[]) if k]
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 
 INSTALLED_APPS = [
@@ -326,7 +329,7 @@ EVENTS_PER_MINUTE = env.int("EVENTS_PER_MINUTE", default=300)
 
 # Prometheus metrics (genvoris/metrics.py). GET /metrics answers addresses in METRICS_ALLOWED_IPS
 # (CIDRs; the client as NUM_PROXIES sees it) and callers with `Authorization: Bearer <METRICS_TOKEN>`
-# (empty: no token is accepted). METRICS_ENABLED=false serves no /metrics and counts no request or
+# (comma-separated to rotate, new,old; empty: no token is accepted). METRICS_ENABLED=false serves no /metrics and counts no request or
 # try-on: the track path without metrics, as bench/track.py --metrics compares.
 METRICS_ENABLED = env.bool("METRICS_ENABLED", default=True)
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1/32", "::1/128"])

@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY
 
 from conftest import Persona, Track, make_persona
 from quotas.services import end_customer_update
+from quotas.sessions import session_mint, session_revoke
 
 pytestmark = pytest.mark.django_db
 
@@ -151,6 +152,16 @@ def test_the_token_is_answered_from_anywhere(scrape_settings: Any, client: Clien
     assert response.status_code == 200
 
 
+def test_while_rotating_both_tokens_are_answered_and_only_they(scrape_settings: Any, client: Client) -> None:
+    scrape_settings.METRICS_TOKEN = f"new-{TOKEN}, {TOKEN}"
+    for token in (f"new-{TOKEN}", TOKEN):
+        response = client.get("/metrics", REMOTE_ADDR="203.0.113.9", HTTP_AUTHORIZATION=f"Bearer {token}")
+        assert response.status_code == 200
+    for wrong in (f"new-{TOKEN}, {TOKEN}", "new-", ",", f"{TOKEN},"):
+        response = client.get("/metrics", REMOTE_ADDR="203.0.113.9", HTTP_AUTHORIZATION=f"Bearer {wrong}")
+        assert response.status_code == 404, wrong
+
+
 def test_no_token_configured_accepts_no_token(settings: Any, client: Client) -> None:
     settings.METRICS_ALLOWED_IPS, settings.METRICS_TOKEN = [], ""
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer ").status_code == 404
@@ -161,3 +172,19 @@ def test_only_get_is_answered(client: Client) -> None:
     response = client.post("/metrics")
     assert response.status_code == 405
     assert response["Allow"] == "GET, HEAD"
+
+
+def test_every_token_failure_cause_the_track_answers_has_its_own_label(owner: Persona, track: Track) -> None:
+    other = make_persona("other")
+    revoked = session_mint(customer=owner.customer, expires_in=900)
+    session_revoke(customer=owner.customer, jti=revoked.jti)
+    head, claims, _ = owner.token().split(".")
+    other_signature = owner.token().rpartition(".")[2]  # of another token: well-formed, wrong for these claims
+    tampered = f"{head}.{claims}.{other_signature}"
+    causes = ["revoked", "failed_verification", "token_store_mismatch"]
+    moved = Moved(*(("genvoris_token_verification_failures_total", {"cause": cause}) for cause in causes))
+    assert track({"api_key": owner.secret, "end_customer_token": revoked.token}).status_code == 401
+    assert track({"api_key": owner.secret, "end_customer_token": tampered}).status_code == 401
+    assert track({"api_key": owner.secret, "end_customer_token": other.token()}).status_code == 403
+    assert moved.by() == [1, 1, 1]
+    assert owner.store.tryon_events.filter(debited=True).count() == 0
