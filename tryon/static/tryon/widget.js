@@ -1,7 +1,7 @@
 /*! Genvoris try-on widget. Reference: docs/widget.md (the reasons behind this code too). */
 (() => {
   "use strict";
-  const VERSION = "1.2.1";
+  const VERSION = "1.2.2";
   const w = window;
   const d = document;
   if (w.Genvoris && w.Genvoris.version) return; // included twice: the first copy does everything
@@ -395,13 +395,21 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
     s.lang = language(s.opts, s.trigger);
     localise();
     if (fresh) show("pick");
-    ui.dialog.showModal();
-    opened = 1;
-    safe(() => (sessionStorage.gv_open = 1));
-    ev("WIDGET_OPENED");
+    // showModal focuses the element marked autofocus as it opens: one focus, one forced layout.
     const first = ui.root.querySelector(s.busy ? ".busy" : "section:not([hidden]) .pr");
-    if (first) first.focus();
-    if (fresh) s.checked = check(s);
+    for (const el of $$("[autofocus]")) el.removeAttribute("autofocus");
+    if (first) first.setAttribute("autofocus", "");
+    ui.dialog.showModal();
+    if (first && ui.root.activeElement !== first) first.focus();
+    const cur = s;
+    // The preflight and the funnel event wait for the dialog's first frame: the shopper sees it sooner.
+    const after = new Promise((go) => requestAnimationFrame(() => setTimeout(go)));
+    if (fresh) cur.checked = after.then(() => check(cur));
+    after.then(() => {
+      opened = 1;
+      safe(() => (sessionStorage.gv_open = 1));
+      ev("WIDGET_OPENED", cur.opts);
+    });
   }
 
   function localise() {
