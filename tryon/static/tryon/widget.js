@@ -1,7 +1,7 @@
 /*! Genvoris try-on widget. Reference: docs/widget.md (the reasons behind this code too). */
 (() => {
   "use strict";
-  const VERSION = "1.2.1";
+  const VERSION = "1.2.2";
   const w = window;
   const d = document;
   if (w.Genvoris && w.Genvoris.version) return; // included twice: the first copy does everything
@@ -179,7 +179,7 @@
 :host{all:initial!important;display:contents!important}
 [hidden]{display:none!important}
 dialog{box-sizing:border-box;margin:auto;padding:0;border:0;border-radius:20px;width:min(440px,calc(100vw - 24px));max-height:calc(100dvh - 24px);overflow:auto;--m:#636366;background:#fff;color:#1c1c1e;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans Arabic",Tahoma,sans-serif;box-shadow:0 30px 80px rgba(0,0,0,.35);text-align:start;visibility:visible;opacity:1}
-dialog:not([open]){display:none}dialog[open]{display:block;position:fixed;inset:0}
+dialog:not([open]){display:none}dialog[open]{display:block;position:fixed;inset:0}dialog.warm{visibility:hidden!important}
 dialog::backdrop{background:rgba(15,15,20,.55)}
 *,*::before,*::after{box-sizing:border-box}
 .c{padding:20px 22px 16px;display:flex;flex-direction:column;gap:14px}
@@ -395,13 +395,22 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
     s.lang = language(s.opts, s.trigger);
     localise();
     if (fresh) show("pick");
-    ui.dialog.showModal();
-    opened = 1;
-    safe(() => (sessionStorage.gv_open = 1));
-    ev("WIDGET_OPENED");
+    // showModal focuses the element marked autofocus as it opens: one focus, one forced layout.
     const first = ui.root.querySelector(s.busy ? ".busy" : "section:not([hidden]) .pr");
-    if (first) first.focus();
-    if (fresh) s.checked = check(s);
+    for (const el of $$("[autofocus]")) el.removeAttribute("autofocus");
+    if (first) first.setAttribute("autofocus", "");
+    ui.dialog.showModal();
+    if (first && ui.root.activeElement !== first) first.focus();
+    const cur = s;
+    // The preflight and the funnel event wait until the dialog's first frame is drawn (the next
+    // frame's callbacks): the shopper sees it sooner, and a network request is no faster anyway.
+    const after = new Promise((go) => requestAnimationFrame(() => requestAnimationFrame(go)));
+    if (fresh) cur.checked = after.then(() => check(cur));
+    after.then(() => {
+      opened = 1;
+      safe(() => (sessionStorage.gv_open = 1));
+      ev("WIDGET_OPENED", cur.opts);
+    });
   }
 
   function localise() {
@@ -702,7 +711,21 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
   }
 
   // Built ahead, so a click only shows it: on the first pointer or focus on a trigger, or when idle.
-  const ahead = (e) => ui || (e.type && !triggerOf(e)) || build();
+  const ahead = (e) => ui || (e.type && !triggerOf(e)) || (build(), warm());
+
+  // One unseen layout of the dialog, in the page's language, before any click: the style rules,
+  // the fonts and the code the first open needs are ready then. The open attribute is set and
+  // removed by hand, so no close event fires; hidden, it is neither painted nor in the
+  // accessibility tree.
+  function warm() {
+    s.lang = language({}, d.querySelector(TRIGGER));
+    for (const el of $$("[data-t]")) el.textContent = t(el.getAttribute("data-t"));
+    ui.dialog.classList.add("warm");
+    ui.dialog.setAttribute("open", "");
+    ui.dialog.getBoundingClientRect();
+    ui.dialog.removeAttribute("open");
+    ui.dialog.classList.remove("warm");
+  }
   d.addEventListener("pointerover", ahead, true);
   d.addEventListener("focusin", ahead, true);
 
