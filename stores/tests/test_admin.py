@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.messages import get_messages
 from django.test import Client
 from django.utils import timezone
@@ -65,7 +66,7 @@ class TestStoreList:
         assert [s.pk for s in found] == [owner.store.pk]
 
     def test_filter_by_status(self, admin_client: Client, owner: Persona, outsider: Persona) -> None:
-        store_suspend(store=outsider.store, reason="chargebacks", actor=SYSTEM)
+        store_suspend(store=outsider.store, note="chargebacks", actor=SYSTEM)
         found = admin_client.get(admin_url(Store, "changelist"), {"status__exact": "suspended"}).context["cl"]
         assert [s.pk for s in found.result_list] == [outsider.store.pk]
 
@@ -79,76 +80,130 @@ class TestStoreList:
             admin_client.get(admin_url(Store, "changelist"))
 
 
+SUSPEND = {"note": "Chargebacks on 3 orders", "message": "Your account is under review; please reply to our email."}
+
+
+def log_messages(obj: Any) -> list[str]:
+    """The admin's "Recent actions" (LogEntry) for `obj`, oldest first."""
+    return [
+        entry.get_change_message()
+        for entry in LogEntry.objects.filter(object_id=str(obj.pk), content_type__model=obj._meta.model_name).order_by(
+            "id"
+        )
+    ]
+
+
 class TestSuspend:
-    def test_choosing_the_action_asks_for_a_reason(self, admin_client: Client, owner: Persona) -> None:
+    def test_choosing_the_action_asks_for_a_note_and_a_message(self, admin_client: Client, owner: Persona) -> None:
         response = run_action(admin_client, Store, "suspend_stores", [owner.store])
         html = response.content.decode()
         assert response.status_code == 200
         assert "Suspend stores" in html
-        assert 'name="reason"' in html
+        assert 'name="note"' in html
+        assert 'name="message"' in html
+        assert "the merchant never sees it" in html
         assert owner.store.public_id in html
         assert fresh(owner.store).status == Store.Status.ACTIVE
 
-    def test_a_reason_is_required(self, admin_client: Client, owner: Persona) -> None:
-        response = run_action(admin_client, Store, "suspend_stores", [owner.store], apply="yes", reason="  ")
+    @pytest.mark.parametrize("blank", ["note", "message"])
+    def test_both_are_required(self, admin_client: Client, owner: Persona, blank: str) -> None:
+        fields = {**SUSPEND, blank: "  "}
+        response = run_action(admin_client, Store, "suspend_stores", [owner.store], apply="yes", **fields)
         assert response.status_code == 200
-        assert response.context["form"].errors["reason"]
+        assert response.context["form"].errors[blank]
         assert fresh(owner.store).status == Store.Status.ACTIVE
         assert not AuditEntry.objects.filter(action=AuditEntry.Action.STORE_SUSPENDED).exists()
 
-    def test_suspends_with_the_reason_and_records_who(
+    def test_suspends_with_the_note_and_message_and_records_who(
         self, admin_client: Client, admin_user: Any, owner: Persona, track: Track
     ) -> None:
-        response = run_action(
-            admin_client, Store, "suspend_stores", [owner.store], apply="yes", reason="Chargebacks on 3 orders"
-        )
+        response = run_action(admin_client, Store, "suspend_stores", [owner.store], apply="yes", **SUSPEND)
         assert response.status_code == 302
         store = fresh(owner.store)
         assert store.status == Store.Status.SUSPENDED
-        assert store.suspended_reason == "Chargebacks on 3 orders"
+        assert (store.suspended_note, store.suspended_message) == (SUSPEND["note"], SUSPEND["message"])
         assert store.suspended_at is not None
         entry = AuditEntry.objects.get(store=store, action=AuditEntry.Action.STORE_SUSPENDED)
-        assert (entry.target, entry.actor, entry.actor_user) == (
-            store.public_id,
-            STAFF_EMAIL,
-            admin_user,
-        )
-        assert entry.detail == {"reason": "Chargebacks on 3 orders"}
+        assert (entry.target, entry.actor, entry.actor_user) == (store.public_id, STAFF_EMAIL, admin_user)
+        assert entry.detail == {"before": "active", "after": "suspended", **SUSPEND}
+        assert entry.merchant_detail() == {"before": "active", "after": "suspended", "message": SUSPEND["message"]}
         assert any("Suspended" in m for m in messages_of(response))
-        assert track({"api_key": owner.secret}).status_code == 403  # the track endpoint refuses it now
+        # Issue 13: "Recent actions" missed the suspension.
+        assert [m.startswith("Suspended.") for m in log_messages(store)] == [True]
+        refused = track({"api_key": owner.secret})
+        assert refused.status_code == 403  # the track endpoint refuses it now, saying the message only
+        assert refused.json()["detail"] == SUSPEND["message"]
+        assert "Chargebacks" not in refused.content.decode()
+
+    def test_the_portal_banner_shows_the_message_never_the_note(self, owner: Persona, client: Client) -> None:
+        # Issue 13: the reason "shown to support colleagues" was shown word for word to the merchant.
+        store_suspend(store=owner.store, actor=SYSTEM, **SUSPEND)
+        client.force_login(owner.user)
+        html = client.get(f"/portal/{owner.store.public_id}/").content.decode()
+        assert "This store is suspended." in html
+        assert SUSPEND["message"] in html
+        assert SUSPEND["note"] not in html
 
     def test_already_suspended_stores_are_left_alone(self, admin_client: Client, owner: Persona) -> None:
-        store_suspend(store=owner.store, reason="first", actor=SYSTEM)
-        response = run_action(admin_client, Store, "suspend_stores", [owner.store])
+        store_suspend(store=owner.store, note="first", message="first message", actor=SYSTEM)
+        response = run_action(admin_client, Store, "suspend_stores", [owner.store], apply="yes", **SUSPEND)
         assert response.status_code == 302
-        assert fresh(owner.store).suspended_reason == "first"
+        store = fresh(owner.store)
+        assert (store.suspended_note, store.suspended_message) == ("first", "first message")
         assert "already suspended" in " ".join(messages_of(response))
+        assert AuditEntry.objects.filter(action=AuditEntry.Action.STORE_SUSPENDED).count() == 1
+        assert log_messages(store) == []
 
     def test_from_the_store_page_it_returns_there(self, admin_client: Client, owner: Persona) -> None:
         page = admin_client.get(change_url(owner.store)).content.decode()
         assert 'value="suspend_stores"' in page
         response = run_action(
-            admin_client, Store, "suspend_stores", [owner.store], apply="yes", reason="fraud", _return_to="change"
+            admin_client, Store, "suspend_stores", [owner.store], apply="yes", _return_to="change", **SUSPEND
         )
         assert response["Location"] == change_url(owner.store)
 
 
 class TestReactivate:
-    def test_reactivates_and_records_who(self, admin_client: Client, admin_user: Any, owner: Persona) -> None:
-        store_suspend(store=owner.store, reason="fraud", actor=SYSTEM)
+    def test_choosing_the_action_asks_for_a_reason(self, admin_client: Client, owner: Persona) -> None:
+        store_suspend(store=owner.store, note="fraud", actor=SYSTEM)
         response = run_action(admin_client, Store, "reactivate_stores", [owner.store])
+        assert response.status_code == 200
+        assert 'name="reason"' in response.content.decode()
+        response = run_action(admin_client, Store, "reactivate_stores", [owner.store], apply="yes", reason=" ")
+        assert response.context["form"].errors["reason"]
+        assert fresh(owner.store).status == Store.Status.SUSPENDED
+
+    def test_reactivates_and_records_who(self, admin_client: Client, admin_user: Any, owner: Persona) -> None:
+        store_suspend(store=owner.store, note="fraud", message="Under review.", actor=SYSTEM)
+        response = run_action(
+            admin_client, Store, "reactivate_stores", [owner.store], apply="yes", reason="Cleared by risk team"
+        )
         assert response.status_code == 302
         store = fresh(owner.store)
-        assert (store.status, store.suspended_reason, store.suspended_at) == (Store.Status.ACTIVE, "", None)
-        entry = AuditEntry.objects.filter(store=store).latest("id")
-        assert (entry.action, entry.actor_user, entry.detail) == (
-            AuditEntry.Action.STORE_REACTIVATED,
-            admin_user,
-            {"previous_reason": "fraud"},
+        assert (store.status, store.suspended_note, store.suspended_message, store.suspended_at) == (
+            Store.Status.ACTIVE,
+            "",
+            "",
+            None,
         )
+        entry = AuditEntry.objects.filter(store=store).latest("id")
+        assert (entry.action, entry.actor, entry.actor_user, entry.detail) == (
+            AuditEntry.Action.STORE_REACTIVATED,
+            STAFF_EMAIL,
+            admin_user,
+            {
+                "before": "suspended",
+                "after": "active",
+                "reason": "Cleared by risk team",
+                "previous_note": "fraud",
+                "previous_message": "Under review.",
+            },
+        )
+        assert "previous_note" not in entry.merchant_detail()
+        assert log_messages(store) == ["Reactivated: Cleared by risk team"]
 
     def test_active_stores_are_left_alone(self, admin_client: Client, owner: Persona) -> None:
-        response = run_action(admin_client, Store, "reactivate_stores", [owner.store])
+        response = run_action(admin_client, Store, "reactivate_stores", [owner.store], apply="yes", reason="x")
         assert "already active" in " ".join(messages_of(response))
         assert not AuditEntry.objects.filter(action=AuditEntry.Action.STORE_REACTIVATED).exists()
 
@@ -327,7 +382,7 @@ class TestTopUpSentAtOnce:
 
 class TestStorePage:
     def test_shows_keys_packs_ledger_and_trail(self, admin_client: Client, owner: Persona) -> None:
-        store_suspend(store=owner.store, reason="fraud", actor=SYSTEM)
+        store_suspend(store=owner.store, note="fraud", actor=SYSTEM)
         html = admin_client.get(change_url(owner.store)).content.decode()
         for visible in (owner.key.prefix, owner.publishable.prefix, "Credit packs", "Credit ledger", "Audit trail"):
             assert visible in html
@@ -433,7 +488,7 @@ class TestStorePage:
 
 @pytest.mark.parametrize("model", [CreditPack, CreditLedgerEntry, AuditEntry])
 def test_books_and_trail_are_read_only(admin_client: Client, owner: Persona, model: Any) -> None:
-    store_suspend(store=owner.store, reason="fraud", actor=SYSTEM)
+    store_suspend(store=owner.store, note="fraud", actor=SYSTEM)
     row = model.objects.filter(store=owner.store).first()
     assert admin_client.get(admin_url(model, "add")).status_code == 403
     assert admin_client.get(change_url(row)).status_code == 200  # view only
@@ -451,7 +506,7 @@ def test_ledger_filters_by_kind(admin_client: Client, owner: Persona) -> None:
 
 
 def test_audit_filters_by_action_and_store(admin_client: Client, owner: Persona, outsider: Persona) -> None:
-    store_suspend(store=owner.store, reason="fraud", actor=SYSTEM)
+    store_suspend(store=owner.store, note="fraud", actor=SYSTEM)
     url = admin_url(AuditEntry, "changelist")
     cl = admin_client.get(url, {"action__exact": "store.suspended"}).context["cl"]
     assert [e.store_id for e in cl.result_list] == [owner.store.pk]

@@ -48,7 +48,7 @@ def seed_stores() -> dict[str, Store]:
                 created_at=now - timedelta(hours=hours),
             )
         stores[name] = store
-    store_suspend(store=stores["Kite & Kin Outdoor"], reason="Card declined on renewal", actor=SYSTEM)
+    store_suspend(store=stores["Kite & Kin Outdoor"], note="Card declined on renewal", actor=SYSTEM)
     return stores
 
 

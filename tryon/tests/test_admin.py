@@ -125,7 +125,7 @@ class TestStoreActivity:
 
 def _instances(owner: Persona, admin_user: Any) -> dict[type[Model], Model]:
     """One row of every model the console shows, each written the way production writes it."""
-    store_suspend(store=owner.store, reason="fraud", actor=SYSTEM)
+    store_suspend(store=owner.store, note="fraud", actor=SYSTEM)
     return {
         Store: owner.store,
         CreditPack: CreditPack.objects.filter(store=owner.store).first(),
