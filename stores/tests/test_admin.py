@@ -13,9 +13,10 @@ from django.test import Client
 from django.utils import timezone
 
 from conftest import Persona, Track, make_persona
+from genvoris.errors import ApiError
 from genvoris.tests.admin_pages import admin_url, change_form_data, change_url, run_action
 from stores.models import ApiKey, AuditEntry, CreditLedgerEntry, CreditPack, Store
-from stores.services import SYSTEM, api_key_revoke, store_suspend
+from stores.services import SYSTEM, api_key_revoke, credit_adjust, store_reactivate, store_suspend
 from stores.tests.factories import StoreFactory
 
 pytestmark = pytest.mark.django_db
@@ -518,3 +519,236 @@ def test_the_console_is_branded(admin_client: Client) -> None:
     html = admin_client.get("/admin/").content.decode()
     assert "Genvoris support" in html
     assert "genvoris/admin.css" in html
+
+
+class TestStoreSettingsAudited:
+    def test_name_and_threshold_changes_write_an_audit_entry(
+        self, admin_client: Client, admin_user: Any, owner: Persona
+    ) -> None:
+        # Issue 13: changing a store's name or threshold in the admin wrote no audit entry.
+        url = change_url(owner.store)
+        data = change_form_data(admin_client, url) | {"name": "Renamed Shop", "low_balance_threshold": "25"}
+        assert admin_client.post(url, data).status_code == 302
+        store = fresh(owner.store)
+        assert (store.name, store.low_balance_threshold) == ("Renamed Shop", 25)
+        entry = AuditEntry.objects.get(store=store, action=AuditEntry.Action.STORE_UPDATED)
+        assert (entry.target, entry.actor, entry.actor_user) == (store.public_id, STAFF_EMAIL, admin_user)
+        assert entry.detail == {"name": [owner.store.name, "Renamed Shop"], "low_balance_threshold": [100, 25]}
+        assert len(log_messages(store)) == 1  # Django's own change message in Recent actions
+
+    def test_a_save_that_changes_nothing_writes_no_entry(self, admin_client: Client, owner: Persona) -> None:
+        url = change_url(owner.store)
+        assert admin_client.post(url, change_form_data(admin_client, url)).status_code == 302
+        assert not AuditEntry.objects.filter(action=AuditEntry.Action.STORE_UPDATED).exists()
+
+
+def shown_adjust(
+    client: Client, store: Store, delta: str, reason: str = "Goodwill: slow generations"
+) -> dict[str, Any]:
+    form = run_action(client, Store, "adjust_credits", [store]).context["form"]
+    return {"delta": delta, "reason": reason, "token": form["token"].value(), "apply": "yes"}
+
+
+def adjust(client: Client, store: Store, form: dict[str, Any]) -> Any:
+    return run_action(client, Store, "adjust_credits", [store], **form)
+
+
+class TestCreditAdjustment:
+    def test_choosing_the_action_shows_the_form_with_a_token(self, admin_client: Client, owner: Persona) -> None:
+        response = run_action(admin_client, Store, "adjust_credits", [owner.store])
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert 'name="delta"' in html
+        assert 'name="reason"' in html
+        assert f'name="token" value="{response.context["form"]["token"].value()}"' in html
+        assert books(owner.store) == (100, 1, 1, 1)
+
+    def test_adds_credits_as_a_pack_in_the_ledger_and_the_trail(
+        self, admin_client: Client, admin_user: Any, owner: Persona
+    ) -> None:
+        response = adjust(admin_client, owner.store, shown_adjust(admin_client, owner.store, "25"))
+        assert response.status_code == 302
+        assert books(owner.store) == (125, 2, 2, 2)
+        entry = CreditLedgerEntry.objects.filter(store=owner.store).latest("id")
+        assert (entry.kind, entry.delta, entry.balance_after) == (CreditLedgerEntry.Kind.ADJUSTMENT, 25, 125)
+        assert (entry.actor, entry.actor_user, entry.reason) == (STAFF_EMAIL, admin_user, "Goodwill: slow generations")
+        assert entry.pack is not None
+        assert (entry.pack.credits, entry.pack.remaining) == (25, 25)
+        audit = AuditEntry.objects.filter(store=owner.store).latest("id")
+        assert (audit.action, audit.actor, audit.actor_user) == (
+            AuditEntry.Action.CREDITS_ADJUSTED,
+            STAFF_EMAIL,
+            admin_user,
+        )
+        assert audit.detail == {"delta": 25, "before": 100, "after": 125, "reason": "Goodwill: slow generations"}
+        assert log_messages(owner.store) == ["Adjusted credits by +25: Goodwill: slow generations"]
+        assert "balance 125" in " ".join(messages_of(response))
+
+    def test_takes_credits_from_the_packs_that_expire_first(self, admin_client: Client, owner: Persona) -> None:
+        # A pack of 500 valid 90 days: it expires before the persona's 100, so it is taken first.
+        top_up(admin_client, [owner.store], shown_top_up(admin_client, [owner.store]))
+        response = adjust(admin_client, owner.store, shown_adjust(admin_client, owner.store, "-130", "Refunded order"))
+        assert response.status_code == 302
+        assert fresh(owner.store).credit_balance == 470
+        packs = list(
+            CreditPack.objects.filter(store=owner.store).order_by("expires_at").values_list("remaining", flat=True)
+        )
+        assert packs == [370, 100]
+        entry = CreditLedgerEntry.objects.filter(store=owner.store).latest("id")
+        assert (entry.delta, entry.balance_after, entry.pack) == (-130, 470, None)
+        audit = AuditEntry.objects.filter(store=owner.store).latest("id")
+        assert audit.detail == {"delta": -130, "before": 600, "after": 470, "reason": "Refunded order"}
+        from tryon.selectors import credit_audit
+
+        assert credit_audit()[1] == []  # balance == live packs == ledger − debits
+
+    def test_never_below_zero(self, admin_client: Client, owner: Persona) -> None:
+        response = adjust(admin_client, owner.store, shown_adjust(admin_client, owner.store, "-101"))
+        assert response.status_code == 200
+        errors = " ".join(response.context["form"].errors["delta"])
+        assert "The balance is 100: taking 101 credits would take it below zero." in errors
+        assert books(owner.store) == (100, 1, 1, 1)
+        assert adjust(admin_client, owner.store, shown_adjust(admin_client, owner.store, "-100")).status_code == 302
+        assert fresh(owner.store).credit_balance == 0
+
+    @pytest.mark.parametrize(
+        ("field", "value", "message"),
+        [
+            ("delta", "0", "not 0"),
+            ("delta", "ten", "Enter a whole number"),
+            ("delta", "10000001", "between"),
+            ("reason", "   ", "This field is required"),
+        ],
+    )
+    def test_bad_input_changes_nothing(
+        self, admin_client: Client, owner: Persona, field: str, value: str, message: str
+    ) -> None:
+        form = {**shown_adjust(admin_client, owner.store, "5"), field: value}
+        response = adjust(admin_client, owner.store, form)
+        assert response.status_code == 200
+        assert message in " ".join(response.context["form"].errors[field])
+        assert books(owner.store) == (100, 1, 1, 1)
+
+    def test_one_store_at_a_time(self, admin_client: Client, owner: Persona, outsider: Persona) -> None:
+        response = run_action(admin_client, Store, "adjust_credits", [owner.store, outsider.store])
+        assert response.status_code == 302
+        assert "Select one store" in " ".join(messages_of(response))
+
+    def test_the_same_form_twice_adjusts_once(self, admin_client: Client, owner: Persona) -> None:
+        form = shown_adjust(admin_client, owner.store, "-40")
+        assert adjust(admin_client, owner.store, form).status_code == 302
+        second = adjust(admin_client, owner.store, form)
+        assert second.status_code == 302
+        assert books(owner.store) == (60, 1, 2, 2)
+        assert CreditLedgerEntry.objects.filter(store=owner.store, request_token=form["token"]).count() == 1
+        assert "This adjustment was already applied" in " ".join(messages_of(second))
+
+    def test_a_form_without_its_token_changes_nothing(self, admin_client: Client, owner: Persona) -> None:
+        response = adjust(admin_client, owner.store, {"delta": "5", "reason": "x", "apply": "yes"})
+        assert "open Adjust credits again" in response.content.decode()
+        assert books(owner.store) == (100, 1, 1, 1)
+
+
+class TestRecentActions:
+    """Issue 13: the admin's "Recent actions" missed suspend, top-up and pause."""
+
+    def test_top_up_is_logged(self, admin_client: Client, owner: Persona) -> None:
+        top_up(admin_client, [owner.store], shown_top_up(admin_client, [owner.store]))
+        [message] = log_messages(owner.store)
+        assert message.startswith("Topped up 500 credits")
+
+    def test_pause_resume_and_reset_of_customers_are_logged(
+        self, admin_client: Client, admin_user: Any, owner: Persona
+    ) -> None:
+        from quotas.models import EndCustomer
+
+        customer = owner.customer
+        for action in ("pause_customers", "reactivate_customers", "reset_periods"):
+            assert run_action(admin_client, EndCustomer, action, [customer]).status_code == 302
+        assert log_messages(customer) == ["Paused.", "Reactivated.", "Started a fresh period."]
+        trail = AuditEntry.objects.filter(target=customer.public_id).order_by("id")
+        assert [(e.action, e.actor_user, e.detail.get("old"), e.detail.get("new")) for e in trail][:2] == [
+            (AuditEntry.Action.CUSTOMER_STATUS_CHANGED, admin_user, "ACTIVE", "PAUSED"),
+            (AuditEntry.Action.CUSTOMER_STATUS_CHANGED, admin_user, "PAUSED", "ACTIVE"),
+        ]
+        assert LogEntry.objects.filter(user=admin_user).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.postgres
+@pytest.mark.usefixtures("postgres_only")
+class TestAtTheSameInstant:
+    """Real threads, each with its own PostgreSQL connection, released together by a barrier."""
+
+    def test_two_suspensions_write_one_audit_entry(self) -> None:
+        from tryon.tests.test_concurrency import run_at_once
+
+        owner = make_persona("racer")
+
+        def suspend(index: int) -> bool:
+            _, changed = store_suspend(
+                store=Store.objects.get(pk=owner.store.pk),
+                note=f"note {index}",
+                message=f"message {index}",
+                actor=SYSTEM,
+            )
+            return changed
+
+        results = run_at_once(4, suspend)
+        assert sorted(results) == [False, False, False, True]
+        [entry] = AuditEntry.objects.filter(store=owner.store, action=AuditEntry.Action.STORE_SUSPENDED)
+        store = fresh(owner.store)
+        # The store holds the winner's note and message, the ones its one entry names.
+        assert (store.suspended_note, store.suspended_message) == (entry.detail["note"], entry.detail["message"])
+
+    def test_two_reactivations_write_one_audit_entry(self) -> None:
+        from tryon.tests.test_concurrency import run_at_once
+
+        owner = make_persona("racer")
+        store_suspend(store=owner.store, note="fraud", actor=SYSTEM)
+
+        def reactivate(index: int) -> bool:
+            return store_reactivate(store=Store.objects.get(pk=owner.store.pk), reason=f"r{index}", actor=SYSTEM)[1]
+
+        assert sorted(run_at_once(3, reactivate)) == [False, False, True]
+        assert AuditEntry.objects.filter(store=owner.store, action=AuditEntry.Action.STORE_REACTIVATED).count() == 1
+
+    @pytest.mark.parametrize("delta", ["30", "-30"])
+    def test_one_adjustment_form_posted_at_once_applies_once(self, admin_user: Any, delta: str) -> None:
+        from tryon.tests.test_concurrency import run_at_once
+
+        owner = make_persona("racer")
+        clients = [Client() for _ in range(3)]
+        for client in clients:
+            client.force_login(admin_user)
+        form = shown_adjust(clients[0], owner.store, delta)
+
+        def submit(index: int) -> tuple[int, list[str]]:
+            response = adjust(clients[index], owner.store, form)
+            return response.status_code, messages_of(response)
+
+        results = run_at_once(3, submit)
+        assert [status for status, _ in results] == [302] * 3
+        said = sorted("adjusted" if m[0].startswith("Adjusted") else "already" for _, m in results)
+        assert said == ["adjusted", "already", "already"]
+        assert fresh(owner.store).credit_balance == 100 + int(delta)
+        assert CreditLedgerEntry.objects.filter(store=owner.store, request_token=form["token"]).count() == 1
+        assert AuditEntry.objects.filter(store=owner.store, action=AuditEntry.Action.CREDITS_ADJUSTED).count() == 1
+
+    def test_two_takings_that_together_overdraw_apply_one(self) -> None:
+        from tryon.tests.test_concurrency import run_at_once
+
+        owner = make_persona("racer")
+
+        def take(index: int) -> str:
+            try:
+                credit_adjust(store=Store.objects.get(pk=owner.store.pk), delta=-60, reason=f"r{index}", actor=SYSTEM)
+            except ApiError as error:
+                return error.detail
+            return "taken"
+
+        results = sorted(run_at_once(2, take))
+        assert results[1] == "taken"
+        assert "would take it below zero" in results[0]
+        assert fresh(owner.store).credit_balance == 40
+        assert sum(CreditPack.objects.filter(store=owner.store).values_list("remaining", flat=True)) == 40
