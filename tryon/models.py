@@ -81,7 +81,7 @@ class TryOnEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.public_id} {self.outcome}"
+        return f"{self.public_id} {self.get_outcome_display()}"
 
 
 class IdempotencyRecord(models.Model):
