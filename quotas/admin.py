@@ -208,6 +208,7 @@ class EndCustomerAdmin(admin.ModelAdmin):
         moving = [c for c in customers if c.status != status]
         for customer in moving:
             end_customer_update(customer=customer, status=status, now=now, actor=actor)
+            self.log_change(request, customer, f"{verb}.")  # the admin's "Recent actions"
         if moving:
             self.message_user(request, f"{verb} {_plural(len(moving), 'customer')}.", messages.SUCCESS)
         if len(moving) < len(customers):
@@ -234,6 +235,7 @@ class EndCustomerAdmin(admin.ModelAdmin):
         customers = list(queryset.select_related("plan"))
         for customer in customers:
             end_customer_period_restart(customer=customer, now=now, actor=actor)
+            self.log_change(request, customer, "Started a fresh period.")
         self.message_user(
             request, f"Started a fresh period for {_plural(len(customers), 'customer')}.", messages.SUCCESS
         )

@@ -32,10 +32,12 @@ from stores.models import PACK_VALIDITY_DAYS, ApiKey, AuditEntry, CreditLedgerEn
 from stores.services import (
     MAX_TOPUP_CREDITS,
     Actor,
+    AdjustmentAlreadyApplied,
     TopUpAlreadyApplied,
     api_key_disable,
     api_key_enable,
     api_key_relabel,
+    credit_adjust,
     credit_topup,
     store_reactivate,
     store_suspend,
@@ -62,9 +64,16 @@ def audit_summary(entry: AuditEntry) -> str:
     d, action = entry.detail, AuditEntry.Action
     match entry.action:
         case action.STORE_SUSPENDED:
-            return str(d.get("reason", ""))
+            # Entries from before issue 13 have a `reason` (the note) and no message.
+            note, message = d.get("note", d.get("reason", "")), d.get("message", "")
+            return f"Note: {note}" + (f" — told the merchant: {message}" if message else "")
         case action.STORE_REACTIVATED:
-            return f"Was suspended for: {d['previous_reason']}" if d.get("previous_reason") else ""
+            was = d.get("previous_note", d.get("previous_reason", ""))
+            return f"{d.get('reason', '')}" + (f" (was suspended for: {was})" if was else "")
+        case action.STORE_UPDATED:
+            return "; ".join(f"{field.replace('_', ' ')}: {old} → {new}" for field, (old, new) in d.items())
+        case action.CREDITS_ADJUSTED:
+            return f"{d['delta']:+,} credits, balance {d['before']:,} → {d['after']:,}: {d['reason']}"
         case action.CREDITS_TOPPED_UP:
             note = f" — {d['note']}" if d.get("note") else ""
             return (
@@ -86,11 +95,26 @@ def audit_summary(entry: AuditEntry) -> str:
 
 
 class SuspendForm(forms.Form):
+    note = forms.CharField(
+        label="Internal note",
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="For support colleagues only, kept in the audit trail; the merchant never sees it.",
+    )
+    message = forms.CharField(
+        label="Message to the merchant",
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Shown to the merchant in the portal's banner and in the detail of the 403 "
+        "account_inactive their try-ons and API calls get until the store is reactivated.",
+    )
+
+
+class ReactivateForm(forms.Form):
     reason = forms.CharField(
         max_length=500,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-        help_text="Shown to support colleagues and kept in the audit trail. The store's try-ons and API "
-        "calls are refused with 403 account_inactive until it is reactivated.",
+        help_text="Why the store may trade again; kept in the audit trail.",
     )
 
 
@@ -98,20 +122,37 @@ def new_form_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-class TopUpForm(forms.Form):
-    """Only types are checked here; the ranges are credit_topup's, shown on the fields it names."""
-
-    # New each time the form is shown, kept while it is corrected: the packs it makes claim it,
-    # so submitting this form twice (a double click, a reload, two tabs) tops up once.
-    token = forms.RegexField(
+def form_token_field(opens: str) -> forms.RegexField:
+    """A one-time token, new each time the form is shown and kept while it is corrected: what the
+    form writes claims it, so submitting it twice (a double click, a reload, two tabs) applies once."""
+    incomplete = f"This form is incomplete: open {opens} again."
+    return forms.RegexField(
         regex=r"\A[A-Za-z0-9_-]{32}\Z",
         widget=forms.HiddenInput,
         initial=new_form_token,
-        error_messages={
-            "required": "This form is incomplete: open Top up credits again.",
-            "invalid": "This form is incomplete: open Top up credits again.",
-        },
+        error_messages={"required": incomplete, "invalid": incomplete},
     )
+
+
+class AdjustForm(forms.Form):
+    token = form_token_field("Adjust credits")
+    delta = forms.IntegerField(
+        label="Credits",
+        help_text="Positive to add, negative to take away (never below a balance of 0). Added credits "
+        f"are a pack valid {PACK_VALIDITY_DAYS} days; taken ones come out of the packs that expire first.",
+    )
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text="Why: kept in the ledger and the audit trail.",
+    )
+
+
+class TopUpForm(forms.Form):
+    """Only types are checked here; the ranges are credit_topup's, shown on the fields it names."""
+
+    # The packs it makes claim the token: submitting this form twice tops up once.
+    token = form_token_field("Top up credits")
     credits = forms.IntegerField(help_text=f"Whole credits, 1 to {MAX_TOPUP_CREDITS:,}.")
     price_per_credit = forms.DecimalField(
         initial=Decimal("0"), help_text="What the merchant pays per credit, up to 4 decimals (0 for a gift)."
@@ -236,20 +277,21 @@ class StoreAdmin(admin.ModelAdmin):
     search_fields = ["name", "public_id", "memberships__user__email"]
     search_help_text = "Search by store name, store id (st_…) or owner email."
     ordering = ["-created_at"]
-    actions = ["suspend_stores", "reactivate_stores", "top_up_credits"]
+    actions = ["suspend_stores", "reactivate_stores", "top_up_credits", "adjust_credits"]
     readonly_fields = [
         "public_id",
         "owners",
         "created_at",
         "status_display",
-        "suspended_reason",
+        "suspended_note",
+        "suspended_message",
         "suspended_at",
         "balance",
         "history",
     ]
     fieldsets = [
         (None, {"fields": ["name", "public_id", "owners", "created_at"]}),
-        ("Status", {"fields": ["status_display", "suspended_reason", "suspended_at"]}),
+        ("Status", {"fields": ["status_display", "suspended_note", "suspended_message", "suspended_at"]}),
         ("Credits", {"fields": ["balance", "low_balance_threshold", "history"]}),
     ]
     inlines = [ApiKeyInline, CreditPackInline, LedgerInline, AuditInline]
@@ -299,7 +341,8 @@ class StoreAdmin(admin.ModelAdmin):
     # --- saving: through services
 
     def save_model(self, request: HttpRequest, obj: Store, form: forms.ModelForm, change: bool) -> None:
-        store_update(store=obj, name=obj.name, low_balance_threshold=obj.low_balance_threshold)
+        # Django logs the change in "Recent actions" after this; the service writes the audit entry.
+        store_update(store=obj, name=obj.name, low_balance_threshold=obj.low_balance_threshold, actor=_staff(request))
 
     def save_formset(
         self, request: HttpRequest, form: forms.ModelForm, formset: BaseInlineFormSet, change: bool
@@ -309,7 +352,7 @@ class StoreAdmin(admin.ModelAdmin):
             return
         formset.save(commit=False)  # fills changed_objects (and the change message) without writing
         for key, changed in formset.changed_objects:
-            actor = Actor.of_user(request.user)  # type: ignore[arg-type]
+            actor = _staff(request)
             if "label" in changed:
                 api_key_relabel(key=key, label=key.label, actor=actor)
             if "active" in changed:
@@ -341,25 +384,48 @@ class StoreAdmin(admin.ModelAdmin):
                 columns=STORE_COLUMNS,
                 danger=True,
             )
-        actor = Actor.of_user(request.user)  # type: ignore[arg-type]
+        data, done = form.cleaned_data, []
         for store in active:
-            store_suspend(store=store, reason=form.cleaned_data["reason"], actor=actor)
-        self.message_user(request, f"Suspended {_names(active)}.", messages.SUCCESS)
-        if len(active) < len(stores):
-            self.message_user(request, f"{_count(stores, 'store', len(stores) - len(active))} already suspended.")
+            _, changed = store_suspend(store=store, note=data["note"], message=data["message"], actor=_staff(request))
+            if changed:  # a colleague's suspension in between is theirs: neither redone nor logged
+                self.log_change(request, store, f"Suspended. Note: {data['note']} — message: {data['message']}")
+                done.append(store)
+        if done:
+            self.message_user(request, f"Suspended {_names(done)}.", messages.SUCCESS)
+        if len(done) < len(stores):
+            self.message_user(request, f"{_count(stores, 'store', len(stores) - len(done))} already suspended.")
         return self._done(request, stores)
 
-    @admin.action(description="Reactivate selected stores", permissions=["change"])
+    @admin.action(description="Reactivate selected stores…", permissions=["change"])
     def reactivate_stores(self, request: HttpRequest, queryset: QuerySet[Store]) -> HttpResponse | None:
         stores = list(queryset)
         suspended = [store for store in stores if not store.is_active]
-        actor = Actor.of_user(request.user)  # type: ignore[arg-type]
-        for store in suspended:
-            store_reactivate(store=store, actor=actor)
-        if suspended:
-            self.message_user(request, f"Reactivated {_names(suspended)}.", messages.SUCCESS)
-        else:
+        if not suspended:
             self.message_user(request, "The selected stores are already active.", messages.WARNING)
+            return self._done(request, stores)
+        form = ReactivateForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            return action_form_page(
+                self,
+                request,
+                objects=suspended,
+                form=form,
+                action="reactivate_stores",
+                title="Reactivate stores",
+                intro="Reactivated stores can track try-ons and call the API again.",
+                submit=f"Reactivate {_count(suspended, 'store')}",
+                columns=STORE_COLUMNS,
+            )
+        reason, done = form.cleaned_data["reason"], []
+        for store in suspended:
+            _, changed = store_reactivate(store=store, reason=reason, actor=_staff(request))
+            if changed:
+                self.log_change(request, store, f"Reactivated: {reason}")
+                done.append(store)
+        if done:
+            self.message_user(request, f"Reactivated {_names(done)}.", messages.SUCCESS)
+        if len(done) < len(stores):
+            self.message_user(request, f"{_count(stores, 'store', len(stores) - len(done))} already active.")
         return self._done(request, stores)
 
     @admin.action(description="Top up credits…", permissions=["change"])
@@ -381,11 +447,65 @@ class StoreAdmin(admin.ModelAdmin):
             columns=STORE_COLUMNS,
         )
 
+    @admin.action(description="Adjust credits (+/−)…", permissions=["change"])
+    def adjust_credits(self, request: HttpRequest, queryset: QuerySet[Store]) -> HttpResponse | None:
+        stores = list(queryset)
+        if len(stores) != 1:
+            self.message_user(request, "Select one store to adjust its credits.", messages.WARNING)
+            return None
+        [store] = stores
+        form = AdjustForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid() and self._adjust(request, store, form):
+            return self._done(request, stores)
+        return action_form_page(
+            self,
+            request,
+            objects=stores,
+            form=form,
+            action="adjust_credits",
+            title="Adjust credits",
+            intro="Add or take away credits outside a sale: a goodwill gesture, a correction. The change is "
+            "recorded in the store's ledger and audit trail under your name, with your reason.",
+            submit="Adjust the balance",
+            columns=STORE_COLUMNS,
+        )
+
+    def _adjust(self, request: HttpRequest, store: Store, form: AdjustForm) -> bool:
+        data = form.cleaned_data
+        try:
+            entry, balance = credit_adjust(
+                store=store,
+                delta=data["delta"],
+                reason=data["reason"],
+                actor=_staff(request),
+                request_token=data["token"],
+            )
+        except AdjustmentAlreadyApplied as applied:
+            first = applied.entry
+            self.message_user(
+                request,
+                f"This adjustment was already applied: {first.delta:+,} credits to {store.name} "
+                f"({store.public_id}) at {first.created_at:%Y-%m-%d %H:%M:%S} UTC, balance {first.balance_after:,}. "
+                "Nothing was changed again; open Adjust credits anew for another adjustment.",
+                messages.WARNING,
+            )
+            return True
+        except ApiError as error:
+            add_service_errors(form, error)
+            return False
+        self.log_change(request, store, f"Adjusted credits by {entry.delta:+,}: {entry.reason}")
+        self.message_user(
+            request,
+            f"Adjusted {store.name} ({store.public_id}) by {entry.delta:+,} credits; balance {balance:,}.",
+            messages.SUCCESS,
+        )
+        return True
+
     def _top_up(self, request: HttpRequest, stores: list[Store], form: TopUpForm) -> bool:
         """Top up every store, or none: the service checks the input before it writes, and every
         store gets the same input, so a refusal comes from the first call, before anything changed.
         A store this form has topped up already (the form was sent again) is left as it is, saying so."""
-        actor = Actor.of_user(request.user)  # type: ignore[arg-type]
+        actor = _staff(request)
         data = form.cleaned_data
         for store in stores:
             try:
@@ -405,6 +525,7 @@ class StoreAdmin(admin.ModelAdmin):
             except ApiError as error:
                 add_service_errors(form, error)
                 return False
+            self.log_change(request, store, f"Topped up {pack.credits:,} credits ({pack.public_id})")
             self.message_user(
                 request,
                 f"Added {pack.credits:,} credits to {store.name} ({store.public_id}); balance {balance:,}.",
@@ -417,6 +538,10 @@ class StoreAdmin(admin.ModelAdmin):
         if request.POST.get("_return_to") == "change" and len(stores) == 1:
             return HttpResponseRedirect(reverse("admin:stores_store_change", args=[stores[0].pk]))
         return None
+
+
+def _staff(request: HttpRequest) -> Actor:
+    return Actor.of_user(request.user)  # type: ignore[arg-type]
 
 
 def _already_applied(store: Store, pack: CreditPack) -> str:

@@ -13,7 +13,7 @@ from genvoris.errors import ApiError, ErrorCode
 from genvoris.jsonbody import BoundedJSONParser
 from stores.models import ApiKey, Store
 from stores.selectors import api_key_by_plaintext
-from stores.services import Actor, api_key_mark_used
+from stores.services import Actor, api_key_mark_used, store_suspended_error
 
 
 def store_key_from_header(authorization: str) -> ApiKey:
@@ -31,7 +31,7 @@ def store_key_from_header(authorization: str) -> ApiKey:
             ErrorCode.INVALID_KEY, "The API key is not valid.", detail="No active key matches this credential."
         )
     if not key.store.is_active:
-        raise ApiError(ErrorCode.ACCOUNT_INACTIVE, "This store's account is suspended.")
+        raise store_suspended_error(key.store)
     if key.kind != ApiKey.Kind.SECRET:
         raise ApiError(
             ErrorCode.INSUFFICIENT_SCOPE,

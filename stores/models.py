@@ -1,4 +1,5 @@
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -20,7 +21,12 @@ class Store(models.Model):
     public_id = PublicIdField(prefix="st")
     name = models.CharField(max_length=120)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
-    suspended_reason = models.CharField(max_length=500, blank=True)
+    # Suspension (SPEC §19): the note is for support staff only and never reaches the merchant;
+    # the message is what the merchant reads in the portal banner and in the API's `detail`.
+    suspended_note = models.CharField("internal note", max_length=500, blank=True, help_text="Staff only.")
+    suspended_message = models.CharField(
+        "message to the merchant", max_length=500, blank=True, help_text="Shown in the portal and the API."
+    )
     suspended_at = models.DateTimeField(null=True, blank=True)
     # Moves only through conditional F() updates in stores.services; the constraint is the net.
     credit_balance = models.PositiveIntegerField(default=0, editable=False)
@@ -214,11 +220,21 @@ class CreditLedgerEntry(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     reason = models.CharField(max_length=500, blank=True)
+    # The one-time token of the admin form that made the entry (a credit adjustment), empty
+    # otherwise: unique per store, so a form sent twice adjusts the balance once.
+    request_token = models.CharField(max_length=64, blank=True, default="", db_default="", editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         verbose_name_plural = "credit ledger entries"
         indexes = [models.Index(fields=["store", "-created_at"], name="stores_ledger_store_recent_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "request_token"],
+                condition=~Q(request_token=""),
+                name="stores_creditledgerentry_store_request_token_unique",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.delta:+d} → {self.balance_after}"
@@ -231,7 +247,9 @@ class AuditEntry(models.Model):
     class Action(models.TextChoices):
         STORE_SUSPENDED = "store.suspended", "Store suspended"
         STORE_REACTIVATED = "store.reactivated", "Store reactivated"
+        STORE_UPDATED = "store.updated", "Store settings changed"
         CREDITS_TOPPED_UP = "credits.topped_up", "Credits topped up"
+        CREDITS_ADJUSTED = "credits.adjusted", "Credits adjusted"
         PLAN_CREATED = "plan.created", "Plan created"
         PLAN_UPDATED = "plan.updated", "Plan changed"
         CUSTOMER_STATUS_CHANGED = "customer.status_changed", "Customer status changed"
@@ -261,6 +279,10 @@ class AuditEntry(models.Model):
     detail = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
+    # Keys of `detail` for support staff only: a suspension's internal note. Whatever shows the
+    # trail to the merchant shows merchant_detail().
+    STAFF_ONLY_DETAIL = frozenset({"note", "previous_note"})
+
     class Meta:
         verbose_name_plural = "audit entries"
         indexes = [
@@ -270,6 +292,10 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.target} by {self.actor}"
+
+    def merchant_detail(self) -> dict[str, Any]:
+        """The detail without what only staff may read."""
+        return {key: value for key, value in self.detail.items() if key not in self.STAFF_ONLY_DETAIL}
 
 
 BUTTON_LABEL_MAX = 20

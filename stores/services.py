@@ -105,52 +105,113 @@ def store_create(*, name: str, owner_email: str, password: str | None = None, in
     return store
 
 
+SUSPENDED_MESSAGE_DEFAULT = "Contact Genvoris support to find out why and to reactivate it."
+
+
+def _required_text(field: str, text: str, why: str) -> str:
+    text = text.strip()[:500]
+    if not text:
+        raise invalid_field(field, why)
+    return text
+
+
 @transaction.atomic(durable=True)
-def store_suspend(*, store: Store, reason: str, actor: Actor) -> Store:
-    store.status = Store.Status.SUSPENDED
-    store.suspended_reason = reason.strip()[:500] or f"Suspended by {actor.label}"
-    store.suspended_at = timezone.now()
-    store.save(update_fields=["status", "suspended_reason", "suspended_at"])
+def store_suspend(*, store: Store, note: str, actor: Actor, message: str = "") -> tuple[Store, bool]:
+    """Suspend an active store; returns the store and whether this call changed it.
+
+    `note` is for support staff only (why, for colleagues); `message` is what the merchant reads
+    in the portal banner and in the API's `detail` (empty: SUSPENDED_MESSAGE_DEFAULT). Suspending
+    a suspended store changes nothing and writes no audit entry: the conditional update lets one
+    of two concurrent suspensions through, and only that one is audited.
+    """
+    note = _required_text("note", note, "Give an internal note: why the store is suspended, for support colleagues.")
+    message = message.strip()[:500]
+    now = timezone.now()
+    changed = Store.objects.filter(pk=store.pk, status=Store.Status.ACTIVE).update(
+        status=Store.Status.SUSPENDED, suspended_note=note, suspended_message=message, suspended_at=now
+    )
+    store.refresh_from_db(fields=["status", "suspended_note", "suspended_message", "suspended_at"])
+    if not changed:
+        return store, False
     audit_record(
         store_id=store.pk,
         action=AuditEntry.Action.STORE_SUSPENDED,
         target=store.public_id,
         actor=actor,
-        detail={"reason": store.suspended_reason},
+        detail={"before": "active", "after": "suspended", "note": note, "message": message},
     )
-    logger.info("store %s suspended by %s: %s", store.public_id, actor.label, store.suspended_reason)
-    return store
+    logger.info("store %s suspended by %s", store.public_id, actor.label)
+    return store, True
 
 
 @transaction.atomic(durable=True)
-def store_reactivate(*, store: Store, actor: Actor) -> Store:
-    previous_reason = store.suspended_reason
-    store.status = Store.Status.ACTIVE
-    store.suspended_reason = ""
-    store.suspended_at = None
-    store.save(update_fields=["status", "suspended_reason", "suspended_at"])
+def store_reactivate(*, store: Store, reason: str, actor: Actor) -> tuple[Store, bool]:
+    """Reactivate a suspended store, with a reason (audited); returns the store and whether this
+    call changed it. Reactivating an active store changes nothing and writes no audit entry."""
+    reason = _required_text("reason", reason, "Give a reason for reactivating the store.")
+    # The row is locked while the note and message it replaces are read, so the audit names them.
+    locked = Store.objects.select_for_update(no_key=True).only(*_SUSPENSION_FIELDS).get(pk=store.pk)
+    changed = Store.objects.filter(pk=store.pk, status=Store.Status.SUSPENDED).update(
+        status=Store.Status.ACTIVE, suspended_note="", suspended_message="", suspended_at=None
+    )
+    store.refresh_from_db(fields=_SUSPENSION_FIELDS)
+    if not changed:
+        return store, False
     audit_record(
         store_id=store.pk,
         action=AuditEntry.Action.STORE_REACTIVATED,
         target=store.public_id,
         actor=actor,
-        detail={"previous_reason": previous_reason},
+        detail={
+            "before": "suspended",
+            "after": "active",
+            "reason": reason,
+            "previous_note": locked.suspended_note,
+            "previous_message": locked.suspended_message,
+        },
     )
     logger.info("store %s reactivated by %s", store.public_id, actor.label)
-    return store
+    return store, True
+
+
+_SUSPENSION_FIELDS = ["status", "suspended_note", "suspended_message", "suspended_at"]
+
+
+def store_suspended_error(store: Store) -> ApiError:
+    """The 403 every door answers a suspended store's requests with; its `detail` is the message
+    support wrote for the merchant, never the internal note."""
+    return ApiError(
+        ErrorCode.ACCOUNT_INACTIVE,
+        "This store's account is suspended.",
+        detail=store.suspended_message or f"This store's account is suspended. {SUSPENDED_MESSAGE_DEFAULT}",
+    )
 
 
 @transaction.atomic
-def store_update(*, store: Store, name: str | None = None, low_balance_threshold: int | None = None) -> Store:
-    """Change a store's settings; never its status (suspend/reactivate) or balance (credits)."""
+def store_update(
+    *, store: Store, name: str | None = None, low_balance_threshold: int | None = None, actor: Actor = SYSTEM
+) -> Store:
+    """Change a store's settings; never its status (suspend/reactivate) or balance (credits).
+    What changed is audited, before → after; a save that changes nothing writes no entry."""
+    before = Store.objects.select_for_update(no_key=True).values("name", "low_balance_threshold").get(pk=store.pk)
     if name is not None:
         store.name = name.strip()
         if not 1 <= len(store.name) <= 120:
             raise invalid_field("name", "Must be 1 to 120 characters.")
+    else:
+        store.name = before["name"]
     if low_balance_threshold is not None:
         store.low_balance_threshold = low_balance_threshold
+    else:
+        store.low_balance_threshold = before["low_balance_threshold"]
+    changes = {f: [old, getattr(store, f)] for f, old in before.items() if getattr(store, f) != old}
+    if not changes:
+        return store
     # update_fields: a full save would write back the balance read before a concurrent debit.
-    store.save(update_fields=["name", "low_balance_threshold"])
+    store.save(update_fields=list(changes))
+    audit_record(
+        store_id=store.pk, action=AuditEntry.Action.STORE_UPDATED, target=store.public_id, actor=actor, detail=changes
+    )
     return store
 
 
@@ -391,6 +452,116 @@ def credit_topup(
         now=now,
     )
     return pack, balance
+
+
+class AdjustmentAlreadyApplied(Exception):
+    """The credit adjustment of this request token was made before; `entry` is its ledger row.
+    Nothing was written this time."""
+
+    def __init__(self, entry: CreditLedgerEntry) -> None:
+        super().__init__(f"adjustment {entry.pk} was already applied with this request token")
+        self.entry = entry
+
+
+@transaction.atomic(durable=True)
+def credit_adjust(
+    *, store: Store, delta: int, reason: str, actor: Actor, request_token: str = ""
+) -> tuple[CreditLedgerEntry, int]:
+    """Add or take credits outside a sale (a goodwill gesture, a correction); returns the ledger
+    entry and the new balance. Never below zero: the conditional update refuses it.
+
+    Added credits are a pack of their own (valid PACK_VALIDITY_DAYS), so the balance stays the sum
+    of the live packs; taken credits come out of the live packs soonest-expiring first, as a
+    debit would. With a `request_token` (the admin form's one-time token) the store is adjusted
+    at most once for it: a repeat, even at the same instant, raises AdjustmentAlreadyApplied.
+    """
+    if type(delta) is not int or delta == 0 or abs(delta) > MAX_TOPUP_CREDITS:
+        raise invalid_field(
+            "delta",
+            f"Must be a whole number of credits, not 0, between -{MAX_TOPUP_CREDITS:,} and {MAX_TOPUP_CREDITS:,}.",
+        )
+    reason = _required_text("reason", reason, "Give a reason; it is kept in the ledger and the audit trail.")
+    if (first := _adjustment_of_token(store, request_token)) is not None:
+        raise AdjustmentAlreadyApplied(first)
+    now = timezone.now()
+    # Store row first, then its packs: the lock order of a debit, so the two cannot deadlock.
+    moved = Store.objects.filter(pk=store.pk, credit_balance__gte=max(-delta, 0)).update(
+        credit_balance=F("credit_balance") + delta
+    )
+    balance, store.webhook_topics, store.low_balance_threshold = Store.objects.values_list(
+        "credit_balance", "webhook_topics", "low_balance_threshold"
+    ).get(pk=store.pk)
+    if not moved:
+        if (first := _adjustment_of_token(store, request_token)) is not None:
+            raise AdjustmentAlreadyApplied(first)  # a repeat that waited for the first's commit
+        raise invalid_field("delta", f"The balance is {balance:,}: taking {-delta:,} credits would take it below zero.")
+    pack = None
+    if delta > 0:
+        pack = CreditPack.objects.create(
+            store=store,
+            credits=delta,
+            remaining=delta,
+            purchased_at=now,
+            expires_at=now + timedelta(days=PACK_VALIDITY_DAYS),
+            source=CreditPack.Source.ADMIN,
+            note=f"Adjustment: {reason}",
+        )
+    else:
+        _packs_take(store_id=store.pk, credits=-delta)
+    entry = _adjustment_entry_create(
+        store=store,
+        pack=pack,
+        kind=CreditLedgerEntry.Kind.ADJUSTMENT,
+        delta=delta,
+        balance_after=balance,
+        actor=actor.label,
+        actor_user=actor.user,
+        reason=reason,
+        request_token=request_token,
+    )
+    audit_record(
+        store_id=store.pk,
+        action=AuditEntry.Action.CREDITS_ADJUSTED,
+        target=pack.public_id if pack else store.public_id,
+        actor=actor,
+        detail={"delta": delta, "before": balance - delta, "after": balance, "reason": reason},
+    )
+    store.credit_balance = balance
+    credit_low_balance_emit(store=store, before=balance - delta, after=balance, now=now)
+    return entry, balance
+
+
+def _packs_take(*, store_id: int, credits: int) -> None:
+    """Take `credits` out of the store's packs the expiry job has not written off, soonest expiry
+    first. The store row is locked by the caller's update, and the balance is the sum of these
+    packs, so they hold enough."""
+    packs = CreditPack.objects.select_for_update().filter(store_id=store_id, expired_at__isnull=True, remaining__gt=0)
+    for pack in packs.order_by("expires_at", "id"):
+        taken = min(pack.remaining, credits)
+        CreditPack.objects.filter(pk=pack.pk).update(remaining=F("remaining") - taken)
+        credits -= taken
+        if not credits:
+            return
+    raise RuntimeError(f"store {store_id}: its live packs hold less than its balance")  # credit_audit drift
+
+
+def _adjustment_of_token(store: Store, request_token: str) -> CreditLedgerEntry | None:
+    if not request_token:
+        return None
+    return CreditLedgerEntry.objects.filter(store=store, request_token=request_token).first()
+
+
+def _adjustment_entry_create(*, store: Store, request_token: str, **fields: Any) -> CreditLedgerEntry:
+    """The ledger entry, claiming the request token; AdjustmentAlreadyApplied if a concurrent
+    repeat has it (its insert waited for that commit; raising rolls back this balance update)."""
+    try:
+        with transaction.atomic():
+            return CreditLedgerEntry.objects.create(store=store, request_token=request_token, **fields)
+    except IntegrityError:
+        first = _adjustment_of_token(store, request_token)
+        if first is None:
+            raise
+        raise AdjustmentAlreadyApplied(first) from None
 
 
 def credit_low_balance_emit(*, store: Store, before: int, after: int, now: datetime, source: str = "") -> bool:

@@ -14,13 +14,14 @@ from functools import cached_property
 from typing import Any
 
 from django.contrib import admin
-from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.views.main import SEARCH_VAR, ChangeList
 from django.core.paginator import Paginator
-from django.db.models import OuterRef, QuerySet, Subquery, Value
+from django.db.models import OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import formats, timezone
+from django.utils.html import format_html
 from django.utils.text import capfirst
 
 from genvoris.admin import ReadOnlyAdmin, status_badge, store_column, time_ago
@@ -100,6 +101,88 @@ def _title(day: date, format_name: str) -> str:
     return capfirst(formats.date_format(day, format_name))
 
 
+# What a blocked try-on's `reason` means (set for end_customer_quota refusals only).
+REASON_LABELS = {
+    "quota_exhausted": "quota used up",
+    "no_plan": "no plan",
+    "paused": "shopper paused",
+    "cancelled": "shopper cancelled",
+}
+
+RESULTS = {
+    TryOnEvent.Outcome.DEBITED: "Shown to the shopper; 1 credit charged.",
+    TryOnEvent.Outcome.FAILED: "The generation failed; nothing was charged.",
+    TryOnEvent.Outcome.CREDIT_LIMIT_REACHED: "Refused with 402: the store had no credits. Not shown, not charged.",
+    TryOnEvent.Outcome.END_CUSTOMER_QUOTA: "Refused with 402 by the shopper's quota. Not shown, not charged.",
+}
+
+
+class PublicIdFilter(admin.SimpleListFilter):
+    """A filter typed in, not picked from a list: one link per store (or shopper) would not scale,
+    and Django's related filters read the distinct values of the whole events table."""
+
+    template = "admin/tryon/tryonevent/text_filter.html"
+    lookup: tuple[str, ...] = ()
+    placeholder = ""
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return []
+
+    def has_output(self) -> bool:
+        return True
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[TryOnEvent]) -> QuerySet[TryOnEvent]:
+        value = (self.value() or "").strip()
+        if not value:
+            return queryset
+        match = Q()
+        for field in self.lookup:
+            match |= Q(**{field: value})
+        return queryset.filter(match)
+
+    def choices(self, changelist: ChangeList) -> Any:
+        others = [
+            (name, value)
+            for name, values in changelist.get_filters_params().items()
+            if name != self.parameter_name
+            for value in (values if isinstance(values, list) else [values])
+        ]
+        query = changelist.params.get(SEARCH_VAR, "")
+        if query:
+            others.append((SEARCH_VAR, query))
+        yield {
+            "value": self.value() or "",
+            "others": others,
+            "placeholder": self.placeholder,
+            "reset": changelist.get_query_string(remove=[str(self.parameter_name)]),
+        }
+
+
+class StoreFilter(PublicIdFilter):
+    title = "store"
+    parameter_name = "store"
+    lookup = ("store__public_id",)
+    placeholder = "st_…"
+
+
+class CustomerFilter(PublicIdFilter):
+    title = "customer"
+    parameter_name = "customer"
+    lookup = ("end_customer__public_id", "end_customer__external_id")
+    placeholder = "ec_… or the store's own id"
+
+
+class ReasonFilter(admin.SimpleListFilter):
+    title = "reason blocked"
+    parameter_name = "reason"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(value, capfirst(label)) for value, label in REASON_LABELS.items()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[TryOnEvent]) -> QuerySet[TryOnEvent]:
+        return queryset.filter(reason=self.value()) if self.value() else queryset
+
+
 @admin.register(TryOnEvent)
 class TryOnEventAdmin(ReadOnlyAdmin):
     list_display = [
@@ -113,10 +196,21 @@ class TryOnEventAdmin(ReadOnlyAdmin):
         "generation_time_ms",
         "end_customer",
     ]
-    list_filter = ["outcome", "product_type", "store"]
+    list_filter = [StoreFilter, CustomerFilter, "outcome", ReasonFilter, "product_type"]
     list_select_related = ["store", "end_customer"]
-    search_fields = ["=public_id", "product_title"]
-    search_help_text = "Search by event id (tro_…) or product title."
+    # Exact matches on ids (indexed, unique); names and titles by substring.
+    search_fields = [
+        "=public_id",
+        "product_title",
+        "=store__public_id",
+        "store__name",
+        "=end_customer__public_id",
+        "=end_customer__external_id",
+    ]
+    search_help_text = (
+        "Search by event id (tro_…), product title, store name or id (st_…), "
+        "or customer id (ec_…) or the store's own customer id."
+    )
     date_hierarchy = "created_at"
     # Newest first by primary key: ids follow insertion time, and the pk index serves the sort on a
     # table of millions, where there is no index on created_at alone.
@@ -126,6 +220,30 @@ class TryOnEventAdmin(ReadOnlyAdmin):
     # Facet counts ("Show counts") would count every event once per filter choice.
     show_facets = admin.ShowFacets.NEVER
     paginator = CappedCountPaginator
+    # The detail page says what happened from the outcome, never from the raw `success` flag: a
+    # blocked try-on's backend reported a success that the shopper never saw (issue 13).
+    fieldsets = [
+        (None, {"fields": ["public_id", "created_at", "outcome_display", "result", "reason_display"]}),
+        ("Where", {"fields": ["store", "api_key_prefix", "end_customer", "origin", "page_url", "widget_session_id"]}),
+        ("Product", {"fields": ["product_title", "product_type", "variation_count", "generation_time_ms"]}),
+    ]
+    readonly_fields = [
+        "public_id",
+        "created_at",
+        "outcome_display",
+        "result",
+        "reason_display",
+        "store",
+        "api_key_prefix",
+        "end_customer",
+        "origin",
+        "page_url",
+        "widget_session_id",
+        "product_title",
+        "product_type",
+        "variation_count",
+        "generation_time_ms",
+    ]
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         response = super().changelist_view(request, extra_context)
@@ -135,8 +253,21 @@ class TryOnEventAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Outcome", ordering="outcome")
     def outcome_display(self, event: TryOnEvent) -> str:
-        label = event.get_outcome_display()
-        return status_badge(event.outcome, f"{label} ({event.reason})" if event.reason else label)
+        badge = status_badge(event.outcome, event.get_outcome_display())
+        reason = REASON_LABELS.get(event.reason, event.reason)
+        return format_html('{} <span class="gv-reason">{}</span>', badge, reason) if reason else badge
+
+    @admin.display(description="What happened")
+    def result(self, event: TryOnEvent) -> str:
+        return RESULTS.get(TryOnEvent.Outcome(event.outcome), "")
+
+    @admin.display(description="Reason blocked")
+    def reason_display(self, event: TryOnEvent) -> str:
+        return REASON_LABELS.get(event.reason, event.reason) or "—"
+
+    @admin.display(description="API key")
+    def api_key_prefix(self, event: TryOnEvent) -> str:
+        return format_html("<code>{}…</code>", event.api_key.prefix)
 
 
 def _last_tryon_at() -> Subquery:

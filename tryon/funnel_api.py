@@ -33,7 +33,7 @@ from stores.auth import StoreApiView, store_key_from_header
 from stores.domains import domain_allowed, origin_host
 from stores.models import ApiKey
 from stores.selectors import api_key_by_plaintext
-from stores.services import api_key_mark_used, api_key_refusal_count
+from stores.services import api_key_mark_used, api_key_refusal_count, store_suspended_error
 from tryon.backend import with_cors
 from tryon.models import Conversion, WidgetEvent
 from tryon.services.funnel import (
@@ -320,7 +320,7 @@ def _publishable_key(text: str, ip: str, origin: str | None) -> ApiKey:
             "Send a secret key as Authorization: Bearer, never in X-API-Key or the body.",
         )
     if not key.store.is_active:
-        raise ApiError(ErrorCode.ACCOUNT_INACTIVE, "This store's account is suspended.")
+        raise store_suspended_error(key.store)
     if not origin or not domain_allowed(key.allowed_domains, origin):
         # Counted for the merchant to see, as at track; the allowlist itself is never told.
         host = (origin_host(origin) or "")[:253]

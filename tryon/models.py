@@ -17,10 +17,10 @@ class TryOnEvent(models.Model):
         OTHER = "other"
 
     class Outcome(models.TextChoices):
-        DEBITED = "debited"
-        FAILED = "failed"
-        CREDIT_LIMIT_REACHED = "credit_limit_reached"
-        END_CUSTOMER_QUOTA = "end_customer_quota"
+        DEBITED = "debited", "Charged"
+        FAILED = "failed", "Generation failed"
+        CREDIT_LIMIT_REACHED = "credit_limit_reached", "Blocked: store out of credits"
+        END_CUSTOMER_QUOTA = "end_customer_quota", "Blocked: shopper's quota"
 
     ID_PREFIX = "tro"
     # Bits of `webhooks`: what the worker still has to report of this try-on (SPEC §7).
@@ -81,7 +81,7 @@ class TryOnEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.public_id} {self.outcome}"
+        return f"{self.public_id} {self.get_outcome_display()}"
 
 
 class IdempotencyRecord(models.Model):

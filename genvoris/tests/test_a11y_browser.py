@@ -73,7 +73,7 @@ def test_the_support_consoles_store_pages_have_no_violation(page: Any, owner: Pe
     UserFactory(username="staff@example.com", is_staff=True, is_superuser=True)
     sign_in(page, "/admin/login/", "staff@example.com")
     found = []
-    for url in ("/admin/stores/store/", f"/admin/stores/store/{owner.store.pk}/change/"):
+    for url in ("/admin/stores/store/", f"/admin/stores/store/{owner.store.pk}/change/", "/admin/tryon/tryonevent/"):
         response = page.goto(url)
         assert response.status == 200, url
         found += violations(page)

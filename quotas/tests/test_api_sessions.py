@@ -191,7 +191,7 @@ class TestAuthentication:
         assert_error(api.get("/plans"), 401, "invalid_key")
 
     def test_suspended_store(self, owner: Persona, api: V1) -> None:
-        store_suspend(store=owner.store, reason="", actor=SYSTEM)
+        store_suspend(store=owner.store, note="test", actor=SYSTEM)
         assert_error(api.get("/plans"), 403, "account_inactive")
         assert_error(api.post("/plans", {"name": "x", "monthlyTryOns": 1}), 403, "account_inactive")
 

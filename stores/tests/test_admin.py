@@ -7,14 +7,16 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.messages import get_messages
 from django.test import Client
 from django.utils import timezone
 
 from conftest import Persona, Track, make_persona
+from genvoris.errors import ApiError
 from genvoris.tests.admin_pages import admin_url, change_form_data, change_url, run_action
 from stores.models import ApiKey, AuditEntry, CreditLedgerEntry, CreditPack, Store
-from stores.services import SYSTEM, api_key_revoke, store_suspend
+from stores.services import SYSTEM, api_key_revoke, credit_adjust, store_reactivate, store_suspend
 from stores.tests.factories import StoreFactory
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +67,7 @@ class TestStoreList:
         assert [s.pk for s in found] == [owner.store.pk]
 
     def test_filter_by_status(self, admin_client: Client, owner: Persona, outsider: Persona) -> None:
-        store_suspend(store=outsider.store, reason="chargebacks", actor=SYSTEM)
+        store_suspend(store=outsider.store, note="chargebacks", actor=SYSTEM)
         found = admin_client.get(admin_url(Store, "changelist"), {"status__exact": "suspended"}).context["cl"]
         assert [s.pk for s in found.result_list] == [outsider.store.pk]
 
@@ -79,76 +81,130 @@ class TestStoreList:
             admin_client.get(admin_url(Store, "changelist"))
 
 
+SUSPEND = {"note": "Chargebacks on 3 orders", "message": "Your account is under review; please reply to our email."}
+
+
+def log_messages(obj: Any) -> list[str]:
+    """The admin's "Recent actions" (LogEntry) for `obj`, oldest first."""
+    return [
+        entry.get_change_message()
+        for entry in LogEntry.objects.filter(object_id=str(obj.pk), content_type__model=obj._meta.model_name).order_by(
+            "id"
+        )
+    ]
+
+
 class TestSuspend:
-    def test_choosing_the_action_asks_for_a_reason(self, admin_client: Client, owner: Persona) -> None:
+    def test_choosing_the_action_asks_for_a_note_and_a_message(self, admin_client: Client, owner: Persona) -> None:
         response = run_action(admin_client, Store, "suspend_stores", [owner.store])
         html = response.content.decode()
         assert response.status_code == 200
         assert "Suspend stores" in html
-        assert 'name="reason"' in html
+        assert 'name="note"' in html
+        assert 'name="message"' in html
+        assert "the merchant never sees it" in html
         assert owner.store.public_id in html
         assert fresh(owner.store).status == Store.Status.ACTIVE
 
-    def test_a_reason_is_required(self, admin_client: Client, owner: Persona) -> None:
-        response = run_action(admin_client, Store, "suspend_stores", [owner.store], apply="yes", reason="  ")
+    @pytest.mark.parametrize("blank", ["note", "message"])
+    def test_both_are_required(self, admin_client: Client, owner: Persona, blank: str) -> None:
+        fields = {**SUSPEND, blank: "  "}
+        response = run_action(admin_client, Store, "suspend_stores", [owner.store], apply="yes", **fields)
         assert response.status_code == 200
-        assert response.context["form"].errors["reason"]
+        assert response.context["form"].errors[blank]
         assert fresh(owner.store).status == Store.Status.ACTIVE
         assert not AuditEntry.objects.filter(action=AuditEntry.Action.STORE_SUSPENDED).exists()
 
-    def test_suspends_with_the_reason_and_records_who(
+    def test_suspends_with_the_note_and_message_and_records_who(
         self, admin_client: Client, admin_user: Any, owner: Persona, track: Track
     ) -> None:
-        response = run_action(
-            admin_client, Store, "suspend_stores", [owner.store], apply="yes", reason="Chargebacks on 3 orders"
-        )
+        response = run_action(admin_client, Store, "suspend_stores", [owner.store], apply="yes", **SUSPEND)
         assert response.status_code == 302
         store = fresh(owner.store)
         assert store.status == Store.Status.SUSPENDED
-        assert store.suspended_reason == "Chargebacks on 3 orders"
+        assert (store.suspended_note, store.suspended_message) == (SUSPEND["note"], SUSPEND["message"])
         assert store.suspended_at is not None
         entry = AuditEntry.objects.get(store=store, action=AuditEntry.Action.STORE_SUSPENDED)
-        assert (entry.target, entry.actor, entry.actor_user) == (
-            store.public_id,
-            STAFF_EMAIL,
-            admin_user,
-        )
-        assert entry.detail == {"reason": "Chargebacks on 3 orders"}
+        assert (entry.target, entry.actor, entry.actor_user) == (store.public_id, STAFF_EMAIL, admin_user)
+        assert entry.detail == {"before": "active", "after": "suspended", **SUSPEND}
+        assert entry.merchant_detail() == {"before": "active", "after": "suspended", "message": SUSPEND["message"]}
         assert any("Suspended" in m for m in messages_of(response))
-        assert track({"api_key": owner.secret}).status_code == 403  # the track endpoint refuses it now
+        # Issue 13: "Recent actions" missed the suspension.
+        assert [m.startswith("Suspended.") for m in log_messages(store)] == [True]
+        refused = track({"api_key": owner.secret})
+        assert refused.status_code == 403  # the track endpoint refuses it now, saying the message only
+        assert refused.json()["detail"] == SUSPEND["message"]
+        assert "Chargebacks" not in refused.content.decode()
+
+    def test_the_portal_banner_shows_the_message_never_the_note(self, owner: Persona, client: Client) -> None:
+        # Issue 13: the reason "shown to support colleagues" was shown word for word to the merchant.
+        store_suspend(store=owner.store, actor=SYSTEM, **SUSPEND)
+        client.force_login(owner.user)
+        html = client.get(f"/portal/{owner.store.public_id}/").content.decode()
+        assert "This store is suspended." in html
+        assert SUSPEND["message"] in html
+        assert SUSPEND["note"] not in html
 
     def test_already_suspended_stores_are_left_alone(self, admin_client: Client, owner: Persona) -> None:
-        store_suspend(store=owner.store, reason="first", actor=SYSTEM)
-        response = run_action(admin_client, Store, "suspend_stores", [owner.store])
+        store_suspend(store=owner.store, note="first", message="first message", actor=SYSTEM)
+        response = run_action(admin_client, Store, "suspend_stores", [owner.store], apply="yes", **SUSPEND)
         assert response.status_code == 302
-        assert fresh(owner.store).suspended_reason == "first"
+        store = fresh(owner.store)
+        assert (store.suspended_note, store.suspended_message) == ("first", "first message")
         assert "already suspended" in " ".join(messages_of(response))
+        assert AuditEntry.objects.filter(action=AuditEntry.Action.STORE_SUSPENDED).count() == 1
+        assert log_messages(store) == []
 
     def test_from_the_store_page_it_returns_there(self, admin_client: Client, owner: Persona) -> None:
         page = admin_client.get(change_url(owner.store)).content.decode()
         assert 'value="suspend_stores"' in page
         response = run_action(
-            admin_client, Store, "suspend_stores", [owner.store], apply="yes", reason="fraud", _return_to="change"
+            admin_client, Store, "suspend_stores", [owner.store], apply="yes", _return_to="change", **SUSPEND
         )
         assert response["Location"] == change_url(owner.store)
 
 
 class TestReactivate:
-    def test_reactivates_and_records_who(self, admin_client: Client, admin_user: Any, owner: Persona) -> None:
-        store_suspend(store=owner.store, reason="fraud", actor=SYSTEM)
+    def test_choosing_the_action_asks_for_a_reason(self, admin_client: Client, owner: Persona) -> None:
+        store_suspend(store=owner.store, note="fraud", actor=SYSTEM)
         response = run_action(admin_client, Store, "reactivate_stores", [owner.store])
+        assert response.status_code == 200
+        assert 'name="reason"' in response.content.decode()
+        response = run_action(admin_client, Store, "reactivate_stores", [owner.store], apply="yes", reason=" ")
+        assert response.context["form"].errors["reason"]
+        assert fresh(owner.store).status == Store.Status.SUSPENDED
+
+    def test_reactivates_and_records_who(self, admin_client: Client, admin_user: Any, owner: Persona) -> None:
+        store_suspend(store=owner.store, note="fraud", message="Under review.", actor=SYSTEM)
+        response = run_action(
+            admin_client, Store, "reactivate_stores", [owner.store], apply="yes", reason="Cleared by risk team"
+        )
         assert response.status_code == 302
         store = fresh(owner.store)
-        assert (store.status, store.suspended_reason, store.suspended_at) == (Store.Status.ACTIVE, "", None)
-        entry = AuditEntry.objects.filter(store=store).latest("id")
-        assert (entry.action, entry.actor_user, entry.detail) == (
-            AuditEntry.Action.STORE_REACTIVATED,
-            admin_user,
-            {"previous_reason": "fraud"},
+        assert (store.status, store.suspended_note, store.suspended_message, store.suspended_at) == (
+            Store.Status.ACTIVE,
+            "",
+            "",
+            None,
         )
+        entry = AuditEntry.objects.filter(store=store).latest("id")
+        assert (entry.action, entry.actor, entry.actor_user, entry.detail) == (
+            AuditEntry.Action.STORE_REACTIVATED,
+            STAFF_EMAIL,
+            admin_user,
+            {
+                "before": "suspended",
+                "after": "active",
+                "reason": "Cleared by risk team",
+                "previous_note": "fraud",
+                "previous_message": "Under review.",
+            },
+        )
+        assert "previous_note" not in entry.merchant_detail()
+        assert log_messages(store) == ["Reactivated: Cleared by risk team"]
 
     def test_active_stores_are_left_alone(self, admin_client: Client, owner: Persona) -> None:
-        response = run_action(admin_client, Store, "reactivate_stores", [owner.store])
+        response = run_action(admin_client, Store, "reactivate_stores", [owner.store], apply="yes", reason="x")
         assert "already active" in " ".join(messages_of(response))
         assert not AuditEntry.objects.filter(action=AuditEntry.Action.STORE_REACTIVATED).exists()
 
@@ -327,7 +383,7 @@ class TestTopUpSentAtOnce:
 
 class TestStorePage:
     def test_shows_keys_packs_ledger_and_trail(self, admin_client: Client, owner: Persona) -> None:
-        store_suspend(store=owner.store, reason="fraud", actor=SYSTEM)
+        store_suspend(store=owner.store, note="fraud", actor=SYSTEM)
         html = admin_client.get(change_url(owner.store)).content.decode()
         for visible in (owner.key.prefix, owner.publishable.prefix, "Credit packs", "Credit ledger", "Audit trail"):
             assert visible in html
@@ -433,7 +489,7 @@ class TestStorePage:
 
 @pytest.mark.parametrize("model", [CreditPack, CreditLedgerEntry, AuditEntry])
 def test_books_and_trail_are_read_only(admin_client: Client, owner: Persona, model: Any) -> None:
-    store_suspend(store=owner.store, reason="fraud", actor=SYSTEM)
+    store_suspend(store=owner.store, note="fraud", actor=SYSTEM)
     row = model.objects.filter(store=owner.store).first()
     assert admin_client.get(admin_url(model, "add")).status_code == 403
     assert admin_client.get(change_url(row)).status_code == 200  # view only
@@ -451,7 +507,7 @@ def test_ledger_filters_by_kind(admin_client: Client, owner: Persona) -> None:
 
 
 def test_audit_filters_by_action_and_store(admin_client: Client, owner: Persona, outsider: Persona) -> None:
-    store_suspend(store=owner.store, reason="fraud", actor=SYSTEM)
+    store_suspend(store=owner.store, note="fraud", actor=SYSTEM)
     url = admin_url(AuditEntry, "changelist")
     cl = admin_client.get(url, {"action__exact": "store.suspended"}).context["cl"]
     assert [e.store_id for e in cl.result_list] == [owner.store.pk]
@@ -463,3 +519,236 @@ def test_the_console_is_branded(admin_client: Client) -> None:
     html = admin_client.get("/admin/").content.decode()
     assert "Genvoris support" in html
     assert "genvoris/admin.css" in html
+
+
+class TestStoreSettingsAudited:
+    def test_name_and_threshold_changes_write_an_audit_entry(
+        self, admin_client: Client, admin_user: Any, owner: Persona
+    ) -> None:
+        # Issue 13: changing a store's name or threshold in the admin wrote no audit entry.
+        url = change_url(owner.store)
+        data = change_form_data(admin_client, url) | {"name": "Renamed Shop", "low_balance_threshold": "25"}
+        assert admin_client.post(url, data).status_code == 302
+        store = fresh(owner.store)
+        assert (store.name, store.low_balance_threshold) == ("Renamed Shop", 25)
+        entry = AuditEntry.objects.get(store=store, action=AuditEntry.Action.STORE_UPDATED)
+        assert (entry.target, entry.actor, entry.actor_user) == (store.public_id, STAFF_EMAIL, admin_user)
+        assert entry.detail == {"name": [owner.store.name, "Renamed Shop"], "low_balance_threshold": [100, 25]}
+        assert len(log_messages(store)) == 1  # Django's own change message in Recent actions
+
+    def test_a_save_that_changes_nothing_writes_no_entry(self, admin_client: Client, owner: Persona) -> None:
+        url = change_url(owner.store)
+        assert admin_client.post(url, change_form_data(admin_client, url)).status_code == 302
+        assert not AuditEntry.objects.filter(action=AuditEntry.Action.STORE_UPDATED).exists()
+
+
+def shown_adjust(
+    client: Client, store: Store, delta: str, reason: str = "Goodwill: slow generations"
+) -> dict[str, Any]:
+    form = run_action(client, Store, "adjust_credits", [store]).context["form"]
+    return {"delta": delta, "reason": reason, "token": form["token"].value(), "apply": "yes"}
+
+
+def adjust(client: Client, store: Store, form: dict[str, Any]) -> Any:
+    return run_action(client, Store, "adjust_credits", [store], **form)
+
+
+class TestCreditAdjustment:
+    def test_choosing_the_action_shows_the_form_with_a_token(self, admin_client: Client, owner: Persona) -> None:
+        response = run_action(admin_client, Store, "adjust_credits", [owner.store])
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert 'name="delta"' in html
+        assert 'name="reason"' in html
+        assert f'name="token" value="{response.context["form"]["token"].value()}"' in html
+        assert books(owner.store) == (100, 1, 1, 1)
+
+    def test_adds_credits_as_a_pack_in_the_ledger_and_the_trail(
+        self, admin_client: Client, admin_user: Any, owner: Persona
+    ) -> None:
+        response = adjust(admin_client, owner.store, shown_adjust(admin_client, owner.store, "25"))
+        assert response.status_code == 302
+        assert books(owner.store) == (125, 2, 2, 2)
+        entry = CreditLedgerEntry.objects.filter(store=owner.store).latest("id")
+        assert (entry.kind, entry.delta, entry.balance_after) == (CreditLedgerEntry.Kind.ADJUSTMENT, 25, 125)
+        assert (entry.actor, entry.actor_user, entry.reason) == (STAFF_EMAIL, admin_user, "Goodwill: slow generations")
+        assert entry.pack is not None
+        assert (entry.pack.credits, entry.pack.remaining) == (25, 25)
+        audit = AuditEntry.objects.filter(store=owner.store).latest("id")
+        assert (audit.action, audit.actor, audit.actor_user) == (
+            AuditEntry.Action.CREDITS_ADJUSTED,
+            STAFF_EMAIL,
+            admin_user,
+        )
+        assert audit.detail == {"delta": 25, "before": 100, "after": 125, "reason": "Goodwill: slow generations"}
+        assert log_messages(owner.store) == ["Adjusted credits by +25: Goodwill: slow generations"]
+        assert "balance 125" in " ".join(messages_of(response))
+
+    def test_takes_credits_from_the_packs_that_expire_first(self, admin_client: Client, owner: Persona) -> None:
+        # A pack of 500 valid 90 days: it expires before the persona's 100, so it is taken first.
+        top_up(admin_client, [owner.store], shown_top_up(admin_client, [owner.store]))
+        response = adjust(admin_client, owner.store, shown_adjust(admin_client, owner.store, "-130", "Refunded order"))
+        assert response.status_code == 302
+        assert fresh(owner.store).credit_balance == 470
+        packs = list(
+            CreditPack.objects.filter(store=owner.store).order_by("expires_at").values_list("remaining", flat=True)
+        )
+        assert packs == [370, 100]
+        entry = CreditLedgerEntry.objects.filter(store=owner.store).latest("id")
+        assert (entry.delta, entry.balance_after, entry.pack) == (-130, 470, None)
+        audit = AuditEntry.objects.filter(store=owner.store).latest("id")
+        assert audit.detail == {"delta": -130, "before": 600, "after": 470, "reason": "Refunded order"}
+        from tryon.selectors import credit_audit
+
+        assert credit_audit()[1] == []  # balance == live packs == ledger − debits
+
+    def test_never_below_zero(self, admin_client: Client, owner: Persona) -> None:
+        response = adjust(admin_client, owner.store, shown_adjust(admin_client, owner.store, "-101"))
+        assert response.status_code == 200
+        errors = " ".join(response.context["form"].errors["delta"])
+        assert "The balance is 100: taking 101 credits would take it below zero." in errors
+        assert books(owner.store) == (100, 1, 1, 1)
+        assert adjust(admin_client, owner.store, shown_adjust(admin_client, owner.store, "-100")).status_code == 302
+        assert fresh(owner.store).credit_balance == 0
+
+    @pytest.mark.parametrize(
+        ("field", "value", "message"),
+        [
+            ("delta", "0", "not 0"),
+            ("delta", "ten", "Enter a whole number"),
+            ("delta", "10000001", "between"),
+            ("reason", "   ", "This field is required"),
+        ],
+    )
+    def test_bad_input_changes_nothing(
+        self, admin_client: Client, owner: Persona, field: str, value: str, message: str
+    ) -> None:
+        form = {**shown_adjust(admin_client, owner.store, "5"), field: value}
+        response = adjust(admin_client, owner.store, form)
+        assert response.status_code == 200
+        assert message in " ".join(response.context["form"].errors[field])
+        assert books(owner.store) == (100, 1, 1, 1)
+
+    def test_one_store_at_a_time(self, admin_client: Client, owner: Persona, outsider: Persona) -> None:
+        response = run_action(admin_client, Store, "adjust_credits", [owner.store, outsider.store])
+        assert response.status_code == 302
+        assert "Select one store" in " ".join(messages_of(response))
+
+    def test_the_same_form_twice_adjusts_once(self, admin_client: Client, owner: Persona) -> None:
+        form = shown_adjust(admin_client, owner.store, "-40")
+        assert adjust(admin_client, owner.store, form).status_code == 302
+        second = adjust(admin_client, owner.store, form)
+        assert second.status_code == 302
+        assert books(owner.store) == (60, 1, 2, 2)
+        assert CreditLedgerEntry.objects.filter(store=owner.store, request_token=form["token"]).count() == 1
+        assert "This adjustment was already applied" in " ".join(messages_of(second))
+
+    def test_a_form_without_its_token_changes_nothing(self, admin_client: Client, owner: Persona) -> None:
+        response = adjust(admin_client, owner.store, {"delta": "5", "reason": "x", "apply": "yes"})
+        assert "open Adjust credits again" in response.content.decode()
+        assert books(owner.store) == (100, 1, 1, 1)
+
+
+class TestRecentActions:
+    """Issue 13: the admin's "Recent actions" missed suspend, top-up and pause."""
+
+    def test_top_up_is_logged(self, admin_client: Client, owner: Persona) -> None:
+        top_up(admin_client, [owner.store], shown_top_up(admin_client, [owner.store]))
+        [message] = log_messages(owner.store)
+        assert message.startswith("Topped up 500 credits")
+
+    def test_pause_resume_and_reset_of_customers_are_logged(
+        self, admin_client: Client, admin_user: Any, owner: Persona
+    ) -> None:
+        from quotas.models import EndCustomer
+
+        customer = owner.customer
+        for action in ("pause_customers", "reactivate_customers", "reset_periods"):
+            assert run_action(admin_client, EndCustomer, action, [customer]).status_code == 302
+        assert log_messages(customer) == ["Paused.", "Reactivated.", "Started a fresh period."]
+        trail = AuditEntry.objects.filter(target=customer.public_id).order_by("id")
+        assert [(e.action, e.actor_user, e.detail.get("old"), e.detail.get("new")) for e in trail][:2] == [
+            (AuditEntry.Action.CUSTOMER_STATUS_CHANGED, admin_user, "ACTIVE", "PAUSED"),
+            (AuditEntry.Action.CUSTOMER_STATUS_CHANGED, admin_user, "PAUSED", "ACTIVE"),
+        ]
+        assert LogEntry.objects.filter(user=admin_user).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.postgres
+@pytest.mark.usefixtures("postgres_only")
+class TestAtTheSameInstant:
+    """Real threads, each with its own PostgreSQL connection, released together by a barrier."""
+
+    def test_two_suspensions_write_one_audit_entry(self) -> None:
+        from tryon.tests.test_concurrency import run_at_once
+
+        owner = make_persona("racer")
+
+        def suspend(index: int) -> bool:
+            _, changed = store_suspend(
+                store=Store.objects.get(pk=owner.store.pk),
+                note=f"note {index}",
+                message=f"message {index}",
+                actor=SYSTEM,
+            )
+            return changed
+
+        results = run_at_once(4, suspend)
+        assert sorted(results) == [False, False, False, True]
+        [entry] = AuditEntry.objects.filter(store=owner.store, action=AuditEntry.Action.STORE_SUSPENDED)
+        store = fresh(owner.store)
+        # The store holds the winner's note and message, the ones its one entry names.
+        assert (store.suspended_note, store.suspended_message) == (entry.detail["note"], entry.detail["message"])
+
+    def test_two_reactivations_write_one_audit_entry(self) -> None:
+        from tryon.tests.test_concurrency import run_at_once
+
+        owner = make_persona("racer")
+        store_suspend(store=owner.store, note="fraud", actor=SYSTEM)
+
+        def reactivate(index: int) -> bool:
+            return store_reactivate(store=Store.objects.get(pk=owner.store.pk), reason=f"r{index}", actor=SYSTEM)[1]
+
+        assert sorted(run_at_once(3, reactivate)) == [False, False, True]
+        assert AuditEntry.objects.filter(store=owner.store, action=AuditEntry.Action.STORE_REACTIVATED).count() == 1
+
+    @pytest.mark.parametrize("delta", ["30", "-30"])
+    def test_one_adjustment_form_posted_at_once_applies_once(self, admin_user: Any, delta: str) -> None:
+        from tryon.tests.test_concurrency import run_at_once
+
+        owner = make_persona("racer")
+        clients = [Client() for _ in range(3)]
+        for client in clients:
+            client.force_login(admin_user)
+        form = shown_adjust(clients[0], owner.store, delta)
+
+        def submit(index: int) -> tuple[int, list[str]]:
+            response = adjust(clients[index], owner.store, form)
+            return response.status_code, messages_of(response)
+
+        results = run_at_once(3, submit)
+        assert [status for status, _ in results] == [302] * 3
+        said = sorted("adjusted" if m[0].startswith("Adjusted") else "already" for _, m in results)
+        assert said == ["adjusted", "already", "already"]
+        assert fresh(owner.store).credit_balance == 100 + int(delta)
+        assert CreditLedgerEntry.objects.filter(store=owner.store, request_token=form["token"]).count() == 1
+        assert AuditEntry.objects.filter(store=owner.store, action=AuditEntry.Action.CREDITS_ADJUSTED).count() == 1
+
+    def test_two_takings_that_together_overdraw_apply_one(self) -> None:
+        from tryon.tests.test_concurrency import run_at_once
+
+        owner = make_persona("racer")
+
+        def take(index: int) -> str:
+            try:
+                credit_adjust(store=Store.objects.get(pk=owner.store.pk), delta=-60, reason=f"r{index}", actor=SYSTEM)
+            except ApiError as error:
+                return error.detail
+            return "taken"
+
+        results = sorted(run_at_once(2, take))
+        assert results[1] == "taken"
+        assert "would take it below zero" in results[0]
+        assert fresh(owner.store).credit_balance == 40
+        assert sum(CreditPack.objects.filter(store=owner.store).values_list("remaining", flat=True)) == 40

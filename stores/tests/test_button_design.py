@@ -271,7 +271,7 @@ class TestAccess:
         assert design_of(owner) == DEFAULTS
 
     def test_a_suspended_store_is_403(self, api: V1, owner: Persona) -> None:
-        store_suspend(store=owner.store, reason="unpaid", actor=SYSTEM)
+        store_suspend(store=owner.store, note="unpaid", actor=SYSTEM)
         assert api.post("/button-design", {"label": "Hacked"}).json()["error"] == "account_inactive"
 
     def test_each_store_sees_and_changes_only_its_own(
@@ -390,7 +390,7 @@ class TestPublicEndpoint:
     def test_a_suspended_store_still_gets_its_design(self, client: Client, owner: Persona) -> None:
         """The widget's status preflight tells the shopper; the button looks as the store made it."""
         button_design_update(store=owner.store, values=CUSTOM, actor=SYSTEM)
-        store_suspend(store=owner.store, reason="unpaid", actor=SYSTEM)
+        store_suspend(store=owner.store, note="unpaid", actor=SYSTEM)
         assert public_get(client, owner.publishable.plaintext).json()["data"] == CUSTOM  # type: ignore[attr-defined]
 
     def test_cors_preflight_and_other_methods(self, client: Client) -> None:

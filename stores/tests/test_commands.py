@@ -27,7 +27,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from conftest import Persona, Track
-from stores.models import ApiKey, CreditLedgerEntry, CreditPack, Membership, Store
+from stores.models import ApiKey, AuditEntry, CreditLedgerEntry, CreditPack, Membership, Store
 from stores.tests.factories import StoreFactory, give_credits
 from tryon.models import TryOnEvent
 
@@ -378,44 +378,118 @@ class TestTopupCredits:
 # --- suspend_store / reactivate_store -------------------------------------------------------------
 
 
+SUSPEND = ("--note", "Chargebacks on 3 orders", "--message", "Your account is under review; reply to our email.")
+
+
+def trail(store: Store) -> list[tuple[str, str, dict[str, Any]]]:
+    return list(AuditEntry.objects.filter(store=store).order_by("id").values_list("action", "actor", "detail"))[1:]
+
+
 @pytest.mark.django_db
 class TestSuspendAndReactivate:
     def test_suspend_then_reactivate(self, owner: Persona, track: Track) -> None:
-        out = call_json("suspend_store", owner.store.public_id, "--reason", "Chargebacks")
-        assert out == {"store": owner.store.public_id, "status": "suspended"}
+        out = call_json("suspend_store", owner.store.public_id, *SUSPEND)
+        assert out == {"store": owner.store.public_id, "status": "suspended", "changed": True}
         store = Store.objects.get(pk=owner.store.pk)
-        assert (store.status, store.suspended_reason) == (Store.Status.SUSPENDED, "Chargebacks")
+        assert (store.status, store.suspended_note, store.suspended_message) == (
+            Store.Status.SUSPENDED,
+            "Chargebacks on 3 orders",
+            "Your account is under review; reply to our email.",
+        )
         assert store.suspended_at is not None
-        assert track({"api_key": owner.secret}).json()["error"] == "account_inactive"
+        refused = track({"api_key": owner.secret}).json()
+        assert refused["error"] == "account_inactive"
+        # Issue 13: the merchant reads the message, never the note.
+        assert refused["detail"] == "Your account is under review; reply to our email."
+        assert "Chargebacks" not in json.dumps(refused)
 
-        out = call_json("reactivate_store", owner.store.public_id)
-        assert out == {"store": owner.store.public_id, "status": "active"}
+        out = call_json("reactivate_store", owner.store.public_id, "--reason", "Chargebacks resolved")
+        assert out == {"store": owner.store.public_id, "status": "active", "changed": True}
         store.refresh_from_db()
-        assert (store.status, store.suspended_reason, store.suspended_at) == (Store.Status.ACTIVE, "", None)
+        assert (store.status, store.suspended_note, store.suspended_message, store.suspended_at) == (
+            Store.Status.ACTIVE,
+            "",
+            "",
+            None,
+        )
         assert track({"api_key": owner.secret}).status_code == 200
+        actor = f"command:{getpass.getuser()}"  # SPEC §19: the operating-system user, not "command"
+        assert trail(store) == [
+            (
+                AuditEntry.Action.STORE_SUSPENDED,
+                actor,
+                {
+                    "before": "active",
+                    "after": "suspended",
+                    "note": "Chargebacks on 3 orders",
+                    "message": "Your account is under review; reply to our email.",
+                },
+            ),
+            (
+                AuditEntry.Action.STORE_REACTIVATED,
+                actor,
+                {
+                    "before": "suspended",
+                    "after": "active",
+                    "reason": "Chargebacks resolved",
+                    "previous_note": "Chargebacks on 3 orders",
+                    "previous_message": "Your account is under review; reply to our email.",
+                },
+            ),
+        ]
 
-    def test_suspending_without_a_reason_records_who_did_it(self, owner: Persona) -> None:
-        call_json("suspend_store", owner.store.public_id)
-        assert Store.objects.get(pk=owner.store.pk).suspended_reason == f"Suspended by command:{getpass.getuser()}"
+    def test_reason_is_another_name_of_the_note(self, owner: Persona, track: Track) -> None:
+        call_json("suspend_store", owner.store.public_id, "--reason", "Chargebacks")
+        store = Store.objects.get(pk=owner.store.pk)
+        assert (store.suspended_note, store.suspended_message) == ("Chargebacks", "")
+        detail = track({"api_key": owner.secret}).json()["detail"]
+        assert "Chargebacks" not in detail
+        assert "Contact Genvoris support" in detail
 
-    def test_running_twice_is_safe(self, owner: Persona) -> None:
-        call_json("suspend_store", owner.store.public_id)
-        assert call_json("suspend_store", owner.store.public_id)["status"] == "suspended"
-        call_json("reactivate_store", owner.store.public_id)
-        assert call_json("reactivate_store", owner.store.public_id)["status"] == "active"
+    @pytest.mark.parametrize(
+        ("command", "args"), [("suspend_store", ()), ("suspend_store", ("--note", "  ")), ("reactivate_store", ())]
+    )
+    def test_a_note_or_reason_is_required(self, owner: Persona, command: str, args: tuple[str, ...]) -> None:
+        if command == "reactivate_store":
+            call_json("suspend_store", owner.store.public_id, *SUSPEND)
+        status = Store.objects.get(pk=owner.store.pk).status
+        with pytest.raises(CommandError):
+            call_command(command, owner.store.public_id, *args, json=True, stdout=StringIO(), stderr=StringIO())
+        assert Store.objects.get(pk=owner.store.pk).status == status
+
+    def test_suspending_twice_is_a_no_op(self, owner: Persona) -> None:
+        # Issue 13: the repeat exited 0 but wrote a second entry and overwrote the reason.
+        call_json("suspend_store", owner.store.public_id, *SUSPEND)
+        before = Store.objects.get(pk=owner.store.pk)
+        out = call_json("suspend_store", owner.store.public_id, "--note", "other", "--message", "other")
+        assert out == {"store": owner.store.public_id, "status": "suspended", "changed": False}
+        after = Store.objects.get(pk=owner.store.pk)
+        assert (after.suspended_note, after.suspended_message, after.suspended_at) == (
+            before.suspended_note,
+            before.suspended_message,
+            before.suspended_at,
+        )
+        assert [action for action, _, _ in trail(after)] == [AuditEntry.Action.STORE_SUSPENDED]
+        text = call_human("suspend_store", owner.store.public_id, "--note", "again")
+        assert text.strip() == f"{owner.store.public_id} is already suspended; nothing changed."
+
+    def test_reactivating_an_active_store_is_a_no_op(self, owner: Persona) -> None:
+        out = call_json("reactivate_store", owner.store.public_id, "--reason", "just in case")
+        assert out == {"store": owner.store.public_id, "status": "active", "changed": False}
+        assert trail(owner.store) == []
+        text = call_human("reactivate_store", owner.store.public_id, "--reason", "again")
+        assert text.strip() == f"{owner.store.public_id} is already active; nothing changed."
 
     def test_human_output(self, owner: Persona) -> None:
-        text = call_human("suspend_store", owner.store.public_id)
-        assert owner.store.public_id in text
-        assert "suspended" in text
-        text = call_human("reactivate_store", owner.store.public_id)
-        assert owner.store.public_id in text
-        assert "active" in text
+        text = call_human("suspend_store", owner.store.public_id, *SUSPEND)
+        assert text.strip() == f"Suspended {owner.store.public_id}."
+        text = call_human("reactivate_store", owner.store.public_id, "--reason", "ok")
+        assert text.strip() == f"Reactivated {owner.store.public_id}."
 
     @pytest.mark.parametrize("command", ["suspend_store", "reactivate_store"])
     def test_unknown_store(self, owner: Persona, command: str) -> None:
         with pytest.raises(CommandError, match="No store with id 'st_ghost'"):
-            call_command(command, "st_ghost", json=True, stdout=StringIO())
+            call_command(command, "st_ghost", "--reason", "x", json=True, stdout=StringIO())
         assert Store.objects.get(pk=owner.store.pk).status == Store.Status.ACTIVE
 
 
@@ -480,12 +554,17 @@ class TestOperatorFlowInASubprocess:
         assert_failed(manage("topup_credits", store["id"], "0", "--json", database=sqlite_db), "credits")
         assert_failed(manage("topup_credits", store["id"], "-3", database=sqlite_db), "credits")
         assert_failed(manage("topup_credits", store["id"], "5", "--valid-days", "0", database=sqlite_db), "valid_days")
-        assert_failed(manage("suspend_store", "st_unknown", "--json", database=sqlite_db), "No store with id")
+        assert_failed(
+            manage("suspend_store", "st_unknown", "--note", "x", "--json", database=sqlite_db), "No store with id"
+        )
+        assert_failed(manage("suspend_store", store["id"], "--json", database=sqlite_db), "--note")
 
-        suspended = manage_json("suspend_store", store["id"], database=sqlite_db)
-        assert suspended == {"store": store["id"], "status": "suspended"}
-        reactivated = manage_json("reactivate_store", store["id"], database=sqlite_db)
-        assert reactivated == {"store": store["id"], "status": "active"}
+        suspended = manage_json("suspend_store", store["id"], "--note", "fraud", database=sqlite_db)
+        assert suspended == {"store": store["id"], "status": "suspended", "changed": True}
+        again = manage_json("suspend_store", store["id"], "--note", "fraud", database=sqlite_db)
+        assert again == {"store": store["id"], "status": "suspended", "changed": False}  # exit 0
+        reactivated = manage_json("reactivate_store", store["id"], "--reason", "cleared", database=sqlite_db)
+        assert reactivated == {"store": store["id"], "status": "active", "changed": True}
         assert manage_json("expire_credit_packs", database=sqlite_db) == {"expired_packs": 0, "credits_expired": 0}
         # The refused top-ups moved nothing: one pack of 40, and the books balance.
         assert manage_json("audit_credits", database=sqlite_db) == {"stores_checked": 1, "drift": []}

@@ -35,6 +35,7 @@ from stores.services import (
     credit_debit_one,
     credit_low_balance_emit,
     credit_packs_expire,
+    store_suspended_error,
 )
 from tryon.models import TryOnEvent
 from tryon.services.idempotency import (
@@ -201,11 +202,7 @@ def _key_problem(key: ApiKey | None) -> str:
 
 def check_store_active(store: Store) -> None:
     if not store.is_active:
-        raise ApiError(
-            ErrorCode.ACCOUNT_INACTIVE,
-            "This store's account is suspended.",
-            detail="This store's account is suspended; contact Genvoris support to reactivate it.",
-        )
+        raise store_suspended_error(store)
 
 
 def check_domain_allowed(key: ApiKey, origin: str | None) -> None:

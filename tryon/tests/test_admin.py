@@ -13,6 +13,7 @@ from django.db import connection
 from django.db.models import Model
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import formats, timezone
 
 from conftest import Persona, Track
 from genvoris.tests.admin_pages import admin_url, change_url, registered_models, run_action
@@ -105,6 +106,80 @@ class TestEvents:
         assert TryOnEvent.objects.get(pk=event.pk).product_title == "Wool coat"
 
 
+@pytest.fixture
+def blocked(owner: Persona, track: Track) -> TryOnEvent:
+    """A try-on the shopper's paused account refused (402): the backend reported a success."""
+    token = owner.token()  # minted while the customer was active
+    owner.customer.status = "PAUSED"
+    owner.customer.save(update_fields=["status"])
+    response = track({"api_key": owner.secret, "product_title": "Linen shirt", "end_customer_token": token})
+    assert response.status_code == 402
+    return TryOnEvent.objects.get(product_title="Linen shirt")
+
+
+class TestEventsForSupport:
+    """Issue 13: events could not be filtered by store or customer, outcome labels were raw enum
+    text, and a blocked event's page said "Success ✓" without a timestamp."""
+
+    def found(self, client: Client, **params: Any) -> list[str]:
+        response = client.get(admin_url(TryOnEvent, "changelist"), params)
+        assert response.status_code == 200
+        return [e.product_title for e in response.context["cl"].result_list]
+
+    def test_search_by_store_and_customer(
+        self, admin_client: Client, owner: Persona, outsider: Persona, events: list[TryOnEvent], blocked: TryOnEvent
+    ) -> None:
+        assert self.found(admin_client, q=owner.store.public_id) == ["Linen shirt", "Oak table", "Wool coat"]
+        assert self.found(admin_client, q="Outsider Sh") == ["Silk scarf"]
+        assert self.found(admin_client, q=owner.customer.public_id) == ["Linen shirt"]
+        assert self.found(admin_client, q=owner.customer.external_id) == ["Linen shirt"]
+
+    def test_filter_by_store_customer_outcome_and_reason(
+        self, admin_client: Client, owner: Persona, outsider: Persona, events: list[TryOnEvent], blocked: TryOnEvent
+    ) -> None:
+        assert self.found(admin_client, store=outsider.store.public_id) == ["Silk scarf"]
+        assert self.found(admin_client, store=f" {owner.store.public_id} ", outcome__exact="failed") == ["Oak table"]
+        assert self.found(admin_client, customer=owner.customer.external_id) == ["Linen shirt"]
+        assert self.found(admin_client, customer=owner.customer.public_id, reason="paused") == ["Linen shirt"]
+        assert self.found(admin_client, reason="quota_exhausted") == []
+        assert self.found(admin_client, outcome__exact="end_customer_quota") == ["Linen shirt"]
+        assert self.found(admin_client, store="st_nobody") == []
+
+    def test_the_filters_are_typed_in_and_keep_the_others(
+        self, admin_client: Client, owner: Persona, events: list[TryOnEvent]
+    ) -> None:
+        url = admin_url(TryOnEvent, "changelist")
+        html = admin_client.get(url, {"outcome__exact": "failed", "q": "oak"}).content.decode()
+        assert '<input type="search" id="gv-filter-store" name="store" value=""' in html
+        assert '<input type="search" id="gv-filter-customer" name="customer" value=""' in html
+        assert '<input type="hidden" name="outcome__exact" value="failed">' in html
+        assert '<input type="hidden" name="q" value="oak">' in html
+        assert "By reason blocked" in html
+
+    def test_readable_outcome_labels(self, admin_client: Client, events: list[TryOnEvent], blocked: TryOnEvent) -> None:
+        html = admin_client.get(admin_url(TryOnEvent, "changelist")).content.decode()
+        assert '<span class="gv-badge gv-badge-debited">Charged</span>' in html
+        assert '<span class="gv-badge gv-badge-failed">Generation failed</span>' in html
+        assert '<span class="gv-badge gv-badge-end-customer-quota">Blocked: shopper&#x27;s quota</span>' in html
+        assert '<span class="gv-reason">shopper paused</span>' in html
+        assert "end_customer_quota (" not in html
+
+    def test_a_blocked_event_never_says_success_and_shows_when(self, admin_client: Client, blocked: TryOnEvent) -> None:
+        assert blocked.success is True  # what the backend reported; the shopper saw nothing
+        html = admin_client.get(change_url(blocked)).content.decode()
+        content = html.split('id="content-main"')[1]
+        assert "Success" not in content
+        assert "icon-yes" not in content
+        assert "Refused with 402 by the shopper&#x27;s quota. Not shown, not charged." in content
+        assert "Created at" in content
+        assert formats.date_format(timezone.localtime(blocked.created_at), "DATETIME_FORMAT") in content
+        assert blocked.api_key.prefix in content
+
+    def test_a_charged_event_says_so(self, admin_client: Client, events: list[TryOnEvent]) -> None:
+        content = admin_client.get(change_url(events[0])).content.decode().split('id="content-main"')[1]
+        assert "Shown to the shopper; 1 credit charged." in content
+
+
 class TestStoreActivity:
     def test_last_try_on_column(self, admin_client: Client, owner: Persona, events: list[TryOnEvent]) -> None:
         cl = admin_client.get(admin_url(Store, "changelist")).context["cl"]
@@ -125,7 +200,7 @@ class TestStoreActivity:
 
 def _instances(owner: Persona, admin_user: Any) -> dict[type[Model], Model]:
     """One row of every model the console shows, each written the way production writes it."""
-    store_suspend(store=owner.store, reason="fraud", actor=SYSTEM)
+    store_suspend(store=owner.store, note="fraud", actor=SYSTEM)
     return {
         Store: owner.store,
         CreditPack: CreditPack.objects.filter(store=owner.store).first(),

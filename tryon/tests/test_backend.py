@@ -493,7 +493,7 @@ class TestRelay:
         assert assert_error(generate(end_customer_token=token), 402, "end_customer_quota")["reason"] == "no_plan"
 
     def test_a_suspended_store_is_relayed(self, generate: Generate, owner: Persona) -> None:
-        store_suspend(store=owner.store, reason="test", actor=SYSTEM)
+        store_suspend(store=owner.store, note="test", actor=SYSTEM)
         assert_error(generate(), 403, "account_inactive")
 
     def test_the_domain_allowlist_sees_the_browser_origin(self, generate: Generate, owner: Persona) -> None:

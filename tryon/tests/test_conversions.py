@@ -155,7 +155,7 @@ class TestConversionAuth:
         assert_error(api.post("/returns", refund()), 401, "invalid_key")
 
     def test_a_suspended_store_is_403(self, api: V1, owner: Persona) -> None:
-        store_suspend(store=owner.store, reason="test", actor=SYSTEM)
+        store_suspend(store=owner.store, note="test", actor=SYSTEM)
         assert_error(api.post("/conversions", order()), 403, "account_inactive")
         assert not Conversion.objects.exists()
 

@@ -215,7 +215,7 @@ class TestAuth:
         assert stored(owner) == []
 
     def test_a_suspended_store_is_403(self, owner: Persona) -> None:
-        store_suspend(store=owner.store, reason="test", actor=SYSTEM)
+        store_suspend(store=owner.store, note="test", actor=SYSTEM)
         assert_error(from_page(owner, event()), 403, "account_inactive")
         assert_error(post(event(), Authorization=f"Bearer {owner.secret}"), 403, "account_inactive")
         assert stored(owner) == []

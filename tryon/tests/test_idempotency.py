@@ -59,7 +59,7 @@ def test_a_retry_long_after_the_first_replays_and_never_debits_again(owner: Pers
 def test_a_retry_refused_now_still_gets_the_first_answer(owner: Persona, track: Track) -> None:
     body = {"api_key": owner.secret}
     first = track(body, HTTP_IDEMPOTENCY_KEY="gen-8")
-    store_suspend(store=owner.store, reason="", actor=SYSTEM)
+    store_suspend(store=owner.store, note="test", actor=SYSTEM)
     again = track(body, HTTP_IDEMPOTENCY_KEY="gen-8")
     assert (again.status_code, again.json()) == (200, first.json())
     assert again["Idempotent-Replayed"] == "true"
@@ -91,7 +91,7 @@ def test_a_402_is_replayed_without_a_second_event(owner: Persona, track: Track) 
 
 
 def test_a_refusal_releases_the_key_for_a_fixed_retry(owner: Persona, track: Track) -> None:
-    store_suspend(store=owner.store, reason="", actor=SYSTEM)
+    store_suspend(store=owner.store, note="test", actor=SYSTEM)
     body = {"api_key": owner.secret}
     assert track(body, HTTP_IDEMPOTENCY_KEY="gen-6").status_code == 403
     Store.objects.filter(pk=owner.store.pk).update(status="active")

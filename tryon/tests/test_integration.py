@@ -288,7 +288,7 @@ class TestTestTryOn:
         assert TryOnEvent.objects.get().outcome == TryOnEvent.Outcome.CREDIT_LIMIT_REACHED
 
     def test_a_suspended_store_is_refused(self, signed_in: Client, owner: Persona) -> None:
-        store_suspend(store=owner.store, reason="unpaid", actor=SYSTEM)
+        store_suspend(store=owner.store, note="unpaid", actor=SYSTEM)
         body = signed_in.get(page(owner, "portal-integration-test")).content.decode()
         result = signed_in.post(
             page(owner, "portal-integration-test"), {"key": owner.publishable.public_id, "token": form_token(body)}

@@ -93,7 +93,7 @@ class TestAccessStates:
 
     def test_suspended_store(self, client: Client, owner: Persona, path: str) -> None:
         token = owner.token()
-        store_suspend(store=owner.store, reason="unpaid", actor=SYSTEM)
+        store_suspend(store=owner.store, note="unpaid", actor=SYSTEM)
         body = status_of(ask(client, path, key_for(owner, path), token))
         assert (body["access"], body["reason"]) == ("LOCKED", "store_suspended")
         assert "quota" not in body  # suspended: the shopper is not even read

@@ -123,7 +123,7 @@ class TestFailedTryOn:
         assert (event.outcome, event.debited, event.success) == ("failed", False, False)
 
     def test_success_false_still_applies_checks_one_to_six(self, owner: Persona, track: Track) -> None:
-        store_suspend(store=owner.store, reason="fraud", actor=SYSTEM)
+        store_suspend(store=owner.store, note="fraud", actor=SYSTEM)
         assert_error(track({"api_key": owner.secret, "success": False}), 403, "account_inactive")
 
     def test_success_false_skips_the_credit_check(self, owner: Persona, track: Track) -> None:
@@ -168,7 +168,7 @@ class TestErrorMatrix:
         assert_error(response, 403, "insufficient_scope")
 
     def test_suspended_store(self, owner: Persona, track: Track) -> None:
-        store_suspend(store=owner.store, reason="chargebacks", actor=SYSTEM)
+        store_suspend(store=owner.store, note="chargebacks", actor=SYSTEM)
         assert_error(track({"api_key": owner.secret}), 403, "account_inactive")
         assert_nothing_debited(owner)
 
@@ -243,7 +243,7 @@ class TestPrecedence:
         assert_error(track("[1", secret=None, HTTP_AUTHORIZATION=bearer), 403, "insufficient_scope")
 
     def test_a_malformed_idempotency_key_does_not_hide_a_refusal(self, owner: Persona, track: Track) -> None:
-        store_suspend(store=owner.store, reason="", actor=SYSTEM)
+        store_suspend(store=owner.store, note="test", actor=SYSTEM)
         response = track({"api_key": owner.secret}, HTTP_IDEMPOTENCY_KEY="k" * 256)
         assert_error(response, 403, "account_inactive")
 
@@ -282,7 +282,7 @@ class TestPrecedence:
         assert balance(owner) == 99
 
     def test_suspended_beats_bad_token(self, owner: Persona, track: Track) -> None:
-        store_suspend(store=owner.store, reason="", actor=SYSTEM)
+        store_suspend(store=owner.store, note="test", actor=SYSTEM)
         assert_error(track({"api_key": owner.secret, "end_customer_token": "junk"}), 403, "account_inactive")
 
     def test_domain_beats_bad_token(self, owner: Persona, track: Track) -> None:
@@ -303,7 +303,7 @@ class TestPrecedence:
         assert body["reason"] == "quota_exhausted"
 
     def test_key_beats_suspension(self, owner: Persona, track: Track) -> None:
-        store_suspend(store=owner.store, reason="", actor=SYSTEM)
+        store_suspend(store=owner.store, note="test", actor=SYSTEM)
         assert_error(track({"api_key": "gvk_live_" + "y" * 32}), 401, "invalid_key")
 
 

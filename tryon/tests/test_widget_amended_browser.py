@@ -130,7 +130,7 @@ class TestPreflightRealStates:
         expect(part(page, ".up")).to_have_text("Upgrade your plan to keep trying products on.")
 
     def test_real_store_suspended(self, page: Any, demo: Demo, live_server: Any) -> None:
-        store_suspend(store=demo.store, reason="unpaid invoice", actor=COMMAND)
+        store_suspend(store=demo.store, note="unpaid invoice", actor=COMMAND)
         generated = requests_to(page, "/api/tryon/generate")
         host_page(page, live_server, BUTTON + loader(demo, live_server))
         open_widget(page)
