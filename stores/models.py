@@ -281,7 +281,7 @@ class AuditEntry(models.Model):
 
     # Keys of `detail` for support staff only: a suspension's internal note. Whatever shows the
     # trail to the merchant shows merchant_detail().
-    STAFF_ONLY_DETAIL = frozenset({"note", "previous_note"})
+    STAFF_ONLY_DETAIL = frozenset({"note", "previous_note", "internal_note"})
 
     class Meta:
         verbose_name_plural = "audit entries"

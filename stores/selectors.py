@@ -163,10 +163,6 @@ def key_refusals_of(store: Store, *, now: datetime) -> list[KeyRefusalRow]:
 
 # --- the audit trail as the merchant reads it (SPEC §19) ---------------------------------------
 
-# The one list of what a merchant never reads in an audit entry's detail: the notes support staff
-# keep for each other (a suspension's internal note). Every portal row is built by audit_row,
-# which drops these keys before anything else looks at the detail.
-AUDIT_DETAIL_HIDDEN_FROM_MERCHANTS = frozenset({"note", "internal_note"})
 # How the portal names a change Genvoris made: a staff user in the admin, an operator's command,
 # or the product itself. Which colleague or which shell account is support's business.
 SUPPORT_ACTOR = "Genvoris support"
@@ -203,7 +199,9 @@ def audit_entries_of(store: Store, *, action: str = "") -> QuerySet[AuditEntry]:
 def audit_row(entry: AuditEntry) -> AuditRow:
     """One entry as the merchant may read it: staff-only detail dropped, staff and commands named
     as Genvoris support, the change as field: before → after."""
-    detail = {k: v for k, v in entry.detail.items() if k not in AUDIT_DETAIL_HIDDEN_FROM_MERCHANTS}
+    # AuditEntry.STAFF_ONLY_DETAIL is the one list of what a merchant never reads (a suspension's
+    # internal note, and the note a reactivation cleared); it goes before anything looks at it.
+    detail = entry.merchant_detail()
     reason = detail.pop("reason", "")
     subject = next((str(detail.pop(k)) for k in _AUDIT_SUBJECT_KEYS if k in detail), "")
     return AuditRow(
