@@ -23,6 +23,7 @@ from django.utils.html import format_html
 from django.utils.timesince import timesince
 
 from genvoris.errors import ApiError
+from genvoris.formatting import price
 from genvoris.forms import refuse_long_usernames
 from genvoris.ids import storable
 
@@ -57,6 +58,12 @@ def status_badge(status: str, label: str) -> str:
 def store_column(obj: Any) -> str:
     """The store's name alone (its __str__ adds the id): lists of a store's rows are wide enough."""
     return str(obj.store.name)
+
+
+@admin.display(description="Price per credit", ordering="price_per_credit")
+def price_column(obj: Any) -> str:
+    """The pack's price as the portal writes it ("$0.08", "Free"), not the stored "0.0800"."""
+    return price(obj.price_per_credit)
 
 
 def time_ago(moment: datetime | None, empty: str = "never") -> str:

@@ -24,10 +24,12 @@ from genvoris.admin import (
     ReadOnlyInline,
     action_form_page,
     add_service_errors,
+    price_column,
     status_badge,
     store_column,
 )
 from genvoris.errors import ApiError
+from genvoris.formatting import price
 from stores.models import PACK_VALIDITY_DAYS, ApiKey, AuditEntry, CreditLedgerEntry, CreditPack, Membership, Store
 from stores.services import (
     MAX_TOPUP_CREDITS,
@@ -77,7 +79,7 @@ def audit_summary(entry: AuditEntry) -> str:
         case action.CREDITS_TOPPED_UP:
             note = f" — {d['note']}" if d.get("note") else ""
             return (
-                f"+{d['credits']:,} credits at {d['price_per_credit']} each, valid {d['valid_days']} days; "
+                f"+{d['credits']:,} credits at {price(d['price_per_credit'])} each, valid {d['valid_days']} days; "
                 f"balance {d['balance_after']:,}{note}"
             )
         case action.PLAN_CREATED:
@@ -230,7 +232,7 @@ class CreditPackInline(ReadOnlyInline):
         "public_id",
         "credits",
         "remaining",
-        "price_per_credit",
+        price_column,
         "purchased_at",
         "expires_at",
         "source",
@@ -573,7 +575,7 @@ class CreditPackAdmin(ReadOnlyAdmin):
         store_column,
         "credits",
         "remaining",
-        "price_per_credit",
+        price_column,
         "purchased_at",
         "expires_at",
         "state",

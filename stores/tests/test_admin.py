@@ -10,6 +10,7 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.messages import get_messages
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from conftest import Persona, Track, make_persona
@@ -752,3 +753,15 @@ class TestAtTheSameInstant:
         assert "would take it below zero" in results[0]
         assert fresh(owner.store).credit_balance == 40
         assert sum(CreditPack.objects.filter(store=owner.store).values_list("remaining", flat=True)) == 40
+
+
+def test_prices_read_as_the_portal_writes_them(admin_client: Client, admin_user: Any, owner: Persona) -> None:
+    """Issue 13: the admin showed "0.0800" beside "0", with no currency."""
+    top_up(admin_client, [owner.store], shown_top_up(admin_client, [owner.store]))
+    packs = admin_client.get(reverse("admin:stores_creditpack_changelist")).content.decode()
+    assert "$0.04" in packs
+    assert "0.0400" not in packs
+    trail = admin_client.get(reverse("admin:stores_auditentry_changelist")).content.decode()
+    assert "+500 credits at $0.04 each" in trail
+    store_page = admin_client.get(reverse("admin:stores_store_change", args=[owner.store.pk])).content.decode()
+    assert "0.0400" not in store_page
