@@ -61,6 +61,7 @@ def end_customer_create(
     plan: Plan | None = None,
     metadata: dict[str, Any] | None = None,
     now: datetime | None = None,
+    actor: Actor = SYSTEM,
 ) -> EndCustomer:
     now = now or timezone.now()
     _check_joinable(plan)
@@ -75,6 +76,7 @@ def end_customer_create(
     )
     if plan is not None:
         _open_period(customer, plan)
+    _audit_customer(customer, AuditEntry.Action.CUSTOMER_CREATED, actor, plan=_plan_ref(plan))
     customer_emit(customer, "end_customer.created")
     return customer
 
@@ -289,6 +291,7 @@ def end_customer_upsert(
                     plan=None if plan is UNSET else plan,
                     metadata=validate_metadata(None if metadata is UNSET else metadata),
                     now=now,
+                    actor=actor,
                 )
                 return created, True
         except IntegrityError:  # a concurrent upsert created it first: update that one
@@ -322,6 +325,7 @@ def end_customer_update(
     _customer_lock(customer)
     old_status, old_plan = customer.status, _plan_ref(customer.plan)
     changed = [field for field, value in sent.items() if getattr(customer, field) != value]
+    details = {field: [getattr(customer, field), sent[field]] for field in changed if field in _AUDITED_DETAILS}
     for field in changed:
         setattr(customer, field, sent[field])
     plan_changed = plan is not UNSET and (plan.pk if plan else None) != customer.plan_id
@@ -334,6 +338,8 @@ def end_customer_update(
         _period_start_fresh(customer, now)
     else:
         usage_period_current(customer=customer, now=now)
+    if details:
+        _audit_customer(customer, AuditEntry.Action.CUSTOMER_UPDATED, actor, **details)
     if customer.status != old_status:
         _audit_customer(customer, AuditEntry.Action.CUSTOMER_STATUS_CHANGED, actor, old=old_status, new=customer.status)
     if plan_changed:
@@ -344,6 +350,11 @@ def end_customer_update(
         )
     _customer_changes_emit(customer, changed, old_plan=old_plan, reset_period=reset_period, now=now)
     return customer
+
+
+# The fields a customer's "details changed" entry names with before → after (status and plan have
+# entries of their own).
+_AUDITED_DETAILS = frozenset({"email", "metadata"})
 
 
 def _customer_changes_emit(

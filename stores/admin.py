@@ -232,7 +232,7 @@ class CreditPackInline(ReadOnlyInline):
         "public_id",
         "credits",
         "remaining",
-        price_column,
+        "price",
         "purchased_at",
         "expires_at",
         "source",
@@ -240,6 +240,10 @@ class CreditPackInline(ReadOnlyInline):
     )
     ordering = ["-purchased_at"]
     verbose_name_plural = f"Credit packs (newest {RECENT_ROWS})"
+
+    @admin.display(description="Price per credit")
+    def price(self, pack: CreditPack) -> str:
+        return price_column(pack)
 
 
 class LedgerInline(ReadOnlyInline):

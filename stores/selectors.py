@@ -228,7 +228,14 @@ def audit_actor_label(entry: AuditEntry) -> str:
 
 
 # The actions whose detail is {field: [old, new]}; in the others a two-item list is a value.
-_AUDIT_PAIRED_ACTIONS = frozenset({AuditEntry.Action.PLAN_UPDATED, AuditEntry.Action.BUTTON_DESIGN_UPDATED})
+_AUDIT_PAIRED_ACTIONS = frozenset(
+    {
+        AuditEntry.Action.PLAN_UPDATED,
+        AuditEntry.Action.BUTTON_DESIGN_UPDATED,
+        AuditEntry.Action.STORE_UPDATED,
+        AuditEntry.Action.CUSTOMER_UPDATED,
+    }
+)
 
 
 def _audit_changes(action: str, detail: dict[str, Any]) -> list[AuditChange]:
@@ -264,7 +271,7 @@ def _shown(field: str, value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(_shown("", v) for v in value) or "—"
     if isinstance(value, dict):
-        return ", ".join(f"{_field(k)}: {_shown(k, v)}" for k, v in value.items())
+        return ", ".join(f"{_field(k)}: {_shown(k, v)}" for k, v in value.items()) or "—"
     return str(value)
 
 

@@ -229,16 +229,30 @@ def normalize_domains(domains: list[str]) -> list[str]:
     return normalized
 
 
+@transaction.atomic
 def api_key_create(
-    *, store: Store, kind: str = ApiKey.Kind.SECRET, label: str = "", allowed_domains: list[str] | None = None
+    *,
+    store: Store,
+    kind: str = ApiKey.Kind.SECRET,
+    label: str = "",
+    allowed_domains: list[str] | None = None,
+    actor: Actor = SYSTEM,
 ) -> tuple[ApiKey, str]:
-    """Create a key and return it with its plaintext, which is never stored and never shown again."""
+    """Create a key and return it with its plaintext, which is never stored and never shown again.
+    Audited with its prefix, kind, label and domains (never the plaintext)."""
     if kind not in ApiKey.Kind.values:
         raise invalid_field("kind", "Must be secret or publishable.")
     plaintext = ApiKey.PREFIXES[ApiKey.Kind(kind)] + secrets.token_urlsafe(24)
-    return _api_key_store(
-        store=store, kind=kind, label=label, domains=allowed_domains or [], plaintext=plaintext
-    ), plaintext
+    key = _api_key_store(store=store, kind=kind, label=label, domains=allowed_domains or [], plaintext=plaintext)
+    _key_audit(
+        key,
+        AuditEntry.Action.API_KEY_CREATED,
+        actor,
+        kind=key.kind,
+        label=key.label,
+        allowed_domains=key.allowed_domains,
+    )
+    return key, plaintext
 
 
 def api_key_ensure(*, store: Store, kind: str, label: str, plaintext: str) -> ApiKey:

@@ -68,7 +68,7 @@ def key_create(request: HttpRequest, store: Store) -> HttpResponse:
     form = ApiKeyForm(request.POST)
     if form.is_valid():
         try:
-            key, plaintext = api_key_create(store=store, **form.cleaned_data)
+            key, plaintext = api_key_create(store=store, actor=Actor.of_user(request.user), **form.cleaned_data)  # type: ignore[arg-type]
         except ApiError as error:
             for problem in error.extra.get("fieldErrors", {}).get("allowed_domains", [error.detail]):
                 form.add_error("allowed_domains", problem)

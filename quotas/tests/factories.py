@@ -4,6 +4,7 @@ import factory
 
 from quotas.models import EndCustomer, Plan
 from quotas.services import end_customer_create
+from stores.models import AuditEntry
 from stores.tests.factories import StoreFactory
 
 
@@ -29,4 +30,8 @@ class EndCustomerFactory(factory.Factory):
 
     @classmethod
     def _create(cls, model_class: type[EndCustomer], *args: Any, **kwargs: Any) -> EndCustomer:
-        return end_customer_create(**kwargs)
+        customer = end_customer_create(**kwargs)
+        # A fixture is the world as a test finds it: its trail starts empty, so tests read the
+        # entries of what they do (the creation entry itself is tested in test_audit_portal.py).
+        AuditEntry.objects.filter(action=AuditEntry.Action.CUSTOMER_CREATED, target=customer.public_id).delete()
+        return customer

@@ -4,7 +4,7 @@ from typing import Any
 import factory
 from django.contrib.auth import get_user_model
 
-from stores.models import ApiKey, Store
+from stores.models import ApiKey, AuditEntry, Store
 from stores.services import COMMAND, api_key_create, credit_topup
 
 
@@ -39,6 +39,9 @@ class ApiKeyFactory(factory.Factory):
     @classmethod
     def _create(cls, model_class: type[ApiKey], *args: Any, **kwargs: Any) -> ApiKey:
         key, plaintext = api_key_create(**kwargs)
+        # A fixture is the world as a test finds it: its trail starts empty, so tests read the
+        # entries of what they do (the creation entry itself is tested in test_audit_portal.py).
+        AuditEntry.objects.filter(action=AuditEntry.Action.API_KEY_CREATED, target=key.public_id).delete()
         key.plaintext = plaintext  # type: ignore[attr-defined]
         return key
 

@@ -2,20 +2,31 @@
 store's changes, newest first, to every member of that store and nobody else, without what
 support keeps for itself."""
 
+from io import StringIO
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
-from conftest import Persona, make_member
+from conftest import V1, Persona, make_member
 from quotas.models import Plan
 from quotas.services import plan_update
 from stores.models import AuditEntry, Membership
 from stores.selectors import audit_row
-from stores.services import COMMAND, SYSTEM, Actor, api_key_revoke, audit_record, store_reactivate, store_suspend
+from stores.services import (
+    COMMAND,
+    SYSTEM,
+    Actor,
+    api_key_revoke,
+    audit_record,
+    store_reactivate,
+    store_suspend,
+    store_update,
+)
 from stores.tests.factories import UserFactory
-from stores.views import AUDIT_PER_PAGE
+from stores.views import AUDIT_PER_PAGE, NEW_KEY_SESSION
 
 pytestmark = pytest.mark.django_db
 Action = AuditEntry.Action
@@ -184,3 +195,63 @@ def test_a_viewer_cannot_post(owner: Persona) -> None:
     assert signed_in(owner, Membership.Role.VIEWER).post(audit_url(owner)).status_code == 403
     assert signed_in(owner).post(audit_url(owner)).status_code == 405  # a page to read, nothing to send
     assert AuditEntry.objects.count() == before
+
+
+def entry_of(action: str, **lookup: Any) -> AuditEntry:
+    return AuditEntry.objects.get(action=action, **lookup)
+
+
+def test_a_key_made_in_the_portal_is_audited_without_its_plaintext(owner: Persona) -> None:
+    """Issue 13: creating a key (with its label and domains) wrote no audit entry."""
+    client = signed_in(owner)
+    form = {"kind": "publishable", "label": "Storefront", "allowed_domains": "shop.example.com"}
+    response = client.post(reverse("portal-key-create", args=[owner.store.public_id]), form)
+    assert response.status_code == 302
+    plaintext = client.session[NEW_KEY_SESSION]["plaintext"]
+    key = owner.store.api_keys.get(label="Storefront")
+    entry = entry_of(Action.API_KEY_CREATED, target=key.public_id)
+    assert (entry.actor, entry.actor_user) == (owner.user.email, owner.user)
+    assert entry.detail == {
+        "key": key.prefix,
+        "kind": "publishable",
+        "label": "Storefront",
+        "allowed_domains": ["shop.example.com"],
+    }
+    assert plaintext not in str(entry.detail)
+    row = audit_row(entry)
+    assert (row.action_label, row.subject) == ("API key created", key.prefix)
+    assert "shop.example.com" in client.get(audit_url(owner)).content.decode()
+
+
+def test_a_key_made_by_a_command_names_the_operating_system_user(owner: Persona) -> None:
+    call_command("create_api_key", owner.store.public_id, "--label", "Ops", stdout=StringIO())
+    key = owner.store.api_keys.get(label="Ops")
+    assert entry_of(Action.API_KEY_CREATED, target=key.public_id).actor == COMMAND.label
+
+
+def test_customers_created_and_changed_through_the_api_are_audited(api: V1, owner: Persona) -> None:
+    """Issue 13: a customer's creation and email or metadata changes wrote no audit entry."""
+    created = api.post("/customers", {"externalId": "cust-9", "planId": owner.plan.public_id}).json()
+    entry = entry_of(Action.CUSTOMER_CREATED, target=created["id"])
+    assert entry.actor == f"api:{owner.secret[:12]}"
+    assert entry.detail == {"external_id": "cust-9", "plan": owner.plan.public_id}
+
+    api.patch(f"/customers/{created['id']}", {"email": "new@example.com", "metadata": {"tier": "gold"}})
+    entry = entry_of(Action.CUSTOMER_UPDATED, target=created["id"])
+    assert entry.detail == {
+        "external_id": "cust-9",
+        "email": ["", "new@example.com"],
+        "metadata": [{}, {"tier": "gold"}],
+    }
+    changes = {(c.field, c.before, c.after) for c in audit_row(entry).changes}
+    assert changes == {("Email", "—", "new@example.com"), ("Metadata", "—", "Tier: gold")}
+
+    api.patch(f"/customers/{created['id']}", {"email": "new@example.com"})  # no change: no entry
+    assert AuditEntry.objects.filter(action=Action.CUSTOMER_UPDATED).count() == 1
+
+
+def test_store_settings_read_as_before_and_after(owner: Persona) -> None:
+    old_name = owner.store.name
+    store_update(store=owner.store, name="Renamed Shop", actor=COMMAND)
+    row = audit_row(entry_of(Action.STORE_UPDATED))
+    assert [(c.field, c.before, c.after) for c in row.changes] == [("Name", old_name, "Renamed Shop")]

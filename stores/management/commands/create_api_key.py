@@ -4,7 +4,7 @@ from typing import Any
 from genvoris.commands import JsonCommand
 from stores.management.commands._store import store_arg
 from stores.models import ApiKey
-from stores.services import api_key_create
+from stores.services import COMMAND, api_key_create
 
 
 class Command(JsonCommand):
@@ -22,6 +22,7 @@ class Command(JsonCommand):
             kind=options["kind"],
             label=options["label"],
             allowed_domains=options["domains"].split(","),
+            actor=COMMAND,
         )
         return {"id": key.public_id, "key": plaintext, "prefix": key.prefix, "kind": key.kind}
 
