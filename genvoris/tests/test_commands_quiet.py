@@ -49,8 +49,8 @@ def test_create_store_is_quiet(store: str) -> None:
         ["create_api_key", "{store}", "--label", "cron"],
         ["create_api_key", "{store}", "--kind", "publishable", "--domains", "shop.example", "--json"],
         ["topup_credits", "{store}", "500", "--note", "first pack"],
-        ["suspend_store", "{store}", "--reason", "unpaid"],
-        ["reactivate_store", "{store}"],
+        ["suspend_store", "{store}", "--note", "unpaid", "--message", "Please settle your invoice."],
+        ["reactivate_store", "{store}", "--reason", "paid"],
         ["seed_demo"],
         ["seed_demo", "--json"],  # again: it finds what the first run made
         ["rotate_signing_key"],
@@ -75,14 +75,15 @@ def test_a_command_that_succeeds_writes_nothing_on_stderr(args: list[str], store
 
 
 def test_verbosity_two_shows_the_log_lines_as_json(store: str, database: Path) -> None:
-    done = manage("suspend_store", store, "--reason", "audit", "-v", "2", database=database, environment=QUIET)
+    done = manage("suspend_store", store, "--note", "audit", "-v", "2", database=database, environment=QUIET)
     assert done.returncode == 0, done.stderr
     (line,) = done.stderr.splitlines()
-    assert json.loads(line)["message"] == f"store {store} suspended by command:{getpass.getuser()}: audit"
-    run("reactivate_store", store, database=database)
+    # The internal note stays out of the logs as out of the merchant's sight; the trail keeps it.
+    assert json.loads(line)["message"] == f"store {store} suspended by command:{getpass.getuser()}"
+    run("reactivate_store", store, "--reason", "audit done", database=database)
 
 
 def test_a_failing_command_still_says_why_on_stderr(database: Path) -> None:
-    done = manage("suspend_store", "st_nosuchstore", database=database, environment=QUIET)
+    done = manage("suspend_store", "st_nosuchstore", "--note", "x", database=database, environment=QUIET)
     assert done.returncode == 1
     assert "st_nosuchstore" in done.stderr
