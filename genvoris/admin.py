@@ -112,7 +112,7 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
-def add_service_errors(form: forms.Form, error: ApiError, aliases: Mapping[str, str] | None = None) -> None:
+def add_service_errors(form: forms.BaseForm, error: ApiError, aliases: Mapping[str, str] | None = None) -> None:
     """Show a service's refusal on the form: its fieldErrors on the fields they name (API names
     such as `monthlyTryOns` mapped through `aliases`), anything else above the form."""
     field_errors: dict[str, list[str]] = error.extra.get("fieldErrors") or {}

@@ -13,7 +13,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
 
-from genvoris.admin import RECENT_ROWS, ReadOnlyInline, status_badge, store_column
+from genvoris.admin import RECENT_ROWS, ReadOnlyInline, add_service_errors, status_badge, store_column
 from genvoris.errors import ApiError
 from quotas.models import EndCustomer, Plan, UsagePeriod
 from quotas.services import (
@@ -22,6 +22,7 @@ from quotas.services import (
     end_customer_period_restart,
     end_customer_update,
     plan_create,
+    plan_name_check,
     plan_update,
     validate_metadata,
 )
@@ -55,6 +56,20 @@ class PlanForm(forms.ModelForm):
         model = Plan
         fields = ["store", "name", "monthly_try_ons", "external_price_id", "active"]
         help_texts = {"active": "A disabled plan keeps its customers but takes no new ones."}
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        store = data.get("store") or (self.instance.store if self.instance.pk else None)
+        if store is not None and data.get("name"):
+            try:
+                plan_name_check(store=store, name=data["name"], plan=self.instance if self.instance.pk else None)
+            except ApiError as error:
+                add_service_errors(self, error)
+        return data
+
+    def validate_unique(self) -> None:
+        """clean() refuses a taken name in words; the constraint's own message would name
+        quotas_plan_store_name_unique, and on the change form (store read-only) Django skips it."""
 
 
 @admin.register(Plan)

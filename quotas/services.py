@@ -230,6 +230,12 @@ def _name_taken(existing: Plan) -> ApiError:
     return invalid_field("name", f"This store already has a plan named “{existing.name}”; choose another name.")
 
 
+def plan_name_check(*, store: Store, name: str, plan: Plan | None = None) -> None:
+    """Refuse (ApiError, fieldErrors.name) a name another plan of the store has; for forms that
+    check before they call plan_create / plan_update (the admin)."""
+    _check_name_free(store, name.strip(), but=plan)
+
+
 def _check_name_free(store: Store, name: str, *, but: Plan | None = None) -> None:
     existing = _plan_named(store, name, but=but)
     if existing is not None:

@@ -88,6 +88,29 @@ class TestPlans:
         assert Plan.objects.get(pk=owner.plan.pk).monthly_try_ons == 10
         assert audit(AuditEntry.Action.PLAN_UPDATED) == []
 
+    def test_a_taken_name_is_refused_in_words_on_change_and_add(self, admin_client: Client, owner: Persona) -> None:
+        """Renaming a plan to a name its store has was a 500 (the store is read-only on the change
+        form, so Django skipped the constraint); adding one named the constraint."""
+        other = PlanFactory(store=owner.store, name="Beta")
+        url = change_url(other)
+        response = admin_client.post(url, change_form_data(admin_client, url) | {"name": owner.plan.name.upper()})
+        assert response.status_code == 200
+        assert "already has a plan named" in str(response.context["adminform"].form.errors["name"])
+        assert Plan.objects.get(pk=other.pk).name == "Beta"
+        data = {
+            "store": owner.store.pk,
+            "name": "beta",
+            "monthly_try_ons": "5",
+            "external_price_id": "",
+            "active": "on",
+        }
+        response = admin_client.post(admin_url(Plan, "add"), data)
+        assert response.status_code == 200
+        errors = str(response.context["adminform"].form.errors)
+        assert "already has a plan named" in errors
+        assert "quotas_plan_store_name_unique" not in errors
+        assert Plan.objects.filter(store=owner.store, name__iexact="beta").count() == 1
+
     def test_add_goes_through_the_service(self, admin_client: Client, admin_user: Any, owner: Persona) -> None:
         data = {
             "store": owner.store.pk,
