@@ -116,7 +116,7 @@ class ReactivateForm(forms.Form):
     reason = forms.CharField(
         max_length=500,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-        help_text="Why the store may trade again; kept in the audit trail.",
+        help_text="Why the store may trade again; kept in the audit trail, which the merchant reads too.",
     )
 
 
@@ -146,7 +146,7 @@ class AdjustForm(forms.Form):
     reason = forms.CharField(
         max_length=500,
         widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
-        help_text="Why: kept in the ledger and the audit trail.",
+        help_text="Why: kept in the ledger and the audit trail, both shown to the merchant.",
     )
 
 
