@@ -85,9 +85,13 @@ class ContextFilter(logging.Filter):
             if context.key_prefix is not None:
                 record.key_prefix = context.key_prefix
         request = getattr(record, "request", None)
-        if isinstance(request, HttpRequest) and isinstance(record.args, tuple) and request.path in record.args:
-            route = route_of(request)
-            record.args = tuple(route if arg == request.path else arg for arg in record.args)
+        if isinstance(request, HttpRequest) and isinstance(record.args, tuple):
+            # Django's log_response escapes its arguments (unicode_escape) before logging: a path
+            # with a non-ASCII character or a backslash arrives in that form, not as request.path.
+            paths = {request.path, request.path.encode("unicode_escape").decode("ascii")}
+            if paths & set(record.args):
+                route = route_of(request)
+                record.args = tuple(route if arg in paths else arg for arg in record.args)
         return True
 
 

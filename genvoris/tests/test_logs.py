@@ -274,10 +274,13 @@ def test_probes_log_at_debug_and_name_their_path(client: Client, log_lines: list
     assert metrics.PATH in logs._FIXED_ROUTES
 
 
-def test_djangos_request_records_name_the_route_not_the_path(client: Client, log_lines: list[str]) -> None:
+@pytest.mark.parametrize("token", ["abc-secret-token", "abc-secret-t\u00e9ken", "abc-secret\\token"])
+def test_djangos_request_records_name_the_route_not_the_path(client: Client, log_lines: list[str], token: str) -> None:
+    """Django escapes the path (unicode_escape) before it logs: a non-ASCII or backslashed path
+    reaches the filter escaped, and must be swapped for the route all the same."""
     record = logging.LogRecord("django.request", logging.ERROR, __file__, 1, "Internal Server Error: %s", (), None)
-    request = client.get("/accounts/set-password/MQ/abc-secret-token/").wsgi_request
-    record.args, record.request = (request.path,), request
+    request = client.get(f"/accounts/set-password/MQ/{token}/").wsgi_request
+    record.args, record.request = (request.path.encode("unicode_escape").decode("ascii"),), request
     assert logs.ContextFilter().filter(record)
     assert record.getMessage() == "Internal Server Error: accounts/set-password/<uidb64>/<token>/"
 
