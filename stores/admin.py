@@ -363,7 +363,9 @@ class StoreAdmin(admin.ModelAdmin):
                 api_key_relabel(key=key, label=key.label, actor=actor)
             if "active" in changed:
                 # Unticking disables (support can undo it); only the merchant revokes, for good.
-                reason = f"Changed in the admin by {actor.label}"
+                # The reason is in the merchant's trail: it says support did it, not which colleague
+                # (the entry's actor keeps that for staff).
+                reason = "Changed by Genvoris support in the admin"
                 (api_key_enable if key.active else api_key_disable)(key=key, reason=reason, actor=actor)
 
     # --- actions

@@ -436,6 +436,9 @@ class TestStorePage:
             (AuditEntry.Action.API_KEY_ENABLED, "disabled", "active"),
         ]
         assert all(actor and actor != "system" for _, actor, _ in actions)
+        # The reason is in the merchant's trail: support, never the colleague's address (review finding).
+        assert [d.get("reason") for _, _, d in actions[1:]] == ["Changed by Genvoris support in the admin"] * 2
+        assert all(STAFF_EMAIL not in str(d) for _, _, d in actions)
 
     def test_a_revoked_key_stays_revoked_when_usable_is_ticked(self, admin_client: Client, owner: Persona) -> None:
         # Issue 13: a key the merchant revoked was re-enabled by ticking Usable.
