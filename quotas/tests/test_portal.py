@@ -4,10 +4,10 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from conftest import Persona
+from conftest import Persona, make_member
 from quotas.models import Plan
 from quotas.tests.factories import PlanFactory
-from stores.models import AuditEntry
+from stores.models import AuditEntry, Membership
 
 pytestmark = pytest.mark.django_db
 
@@ -102,6 +102,15 @@ def test_disable_asks_for_confirmation_first(signed_in: Client, owner: Persona) 
     owner.plan.refresh_from_db()
     assert owner.plan.active is True
     assert not AuditEntry.objects.filter(action=AuditEntry.Action.PLAN_UPDATED).exists()
+
+
+def test_a_viewer_reads_the_confirmation_without_its_button(owner: Persona) -> None:
+    """Review finding: a viewer was offered "Disable plan", which then answered 403."""
+    client = Client()
+    client.force_login(make_member(owner.store, "reader", Membership.Role.VIEWER))
+    html = client.get(url("portal-plan-disable", owner, plan_id=owner.plan.public_id)).content.decode()
+    assert "Disable plan</button>" not in html
+    assert "an owner or a developer can disable one" in html
 
 
 def test_confirming_disables_once(signed_in: Client, owner: Persona) -> None:
