@@ -541,6 +541,19 @@ def credit_adjust(
         detail={"delta": delta, "before": balance - delta, "after": balance, "reason": reason},
     )
     store.credit_balance = balance
+    if pack is not None:  # credits added outside a sale are added all the same (SPEC §7)
+        webhook_emit(
+            store=store,
+            event_type="credit.balance_added",
+            data=lambda: {
+                "credits": delta,
+                "balance": balance,
+                "packId": pack.public_id,
+                "source": pack.source,
+                "expiresAt": iso_utc(pack.expires_at),
+            },
+            now=now,
+        )
     credit_low_balance_emit(store=store, before=balance - delta, after=balance, now=now)
     return entry, balance
 

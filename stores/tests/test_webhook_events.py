@@ -34,7 +34,7 @@ from quotas.services import (
 )
 from quotas.tests.factories import EndCustomerFactory, PlanFactory
 from stores.models import Store, WebhookDelivery, WebhookEndpoint, WebhookEvent
-from stores.services import COMMAND, credit_packs_expire, credit_topup, store_update
+from stores.services import COMMAND, credit_adjust, credit_packs_expire, credit_topup, store_update
 from stores.tests.receiver import receiving
 from stores.tests.test_webhook_delivery import ACTOR, deliver_due, subscribe
 from stores.webhooks.catalogue import ALL, EVENT_TYPES, LEGACY_EVENT_TYPES, SUBSCRIBABLE
@@ -397,6 +397,16 @@ def test_balance_added_fires_on_every_top_up(owner: Persona, hooked: Outbox) -> 
         assert (added["packId"], added["credits"], added["balance"]) == (pack.public_id, credits, after)
         assert added["expiresAt"] == iso_utc(pack.expires_at)
     assert balance(owner) == 111
+
+
+def test_an_adjustment_that_adds_credits_fires_balance_added(owner: Persona, hooked: Outbox) -> None:
+    """Review finding: support's +N reached the balance but not a merchant who follows it by webhook."""
+    entry, after = credit_adjust(store=owner.store, delta=25, reason="Goodwill", actor=COMMAND)
+    assert hooked.fired() == ["credit.balance_added"]
+    added = hooked.one("credit.balance_added")
+    assert (added["packId"], added["credits"], added["balance"]) == (entry.pack.public_id, 25, after)
+    credit_adjust(store=owner.store, delta=-5, reason="Correction", actor=COMMAND)
+    assert hooked.fired() == []  # taking credits adds nothing
 
 
 def test_a_pack_expiring_across_the_threshold_fires_low_balance(owner: Persona, hooked: Outbox) -> None:
