@@ -16,6 +16,7 @@ from django.db import close_old_connections, connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from genvoris.tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from quotas.models import EndCustomer, Plan
 from quotas.sessions import session_mint
 from quotas.tests.factories import EndCustomerFactory, PlanFactory
@@ -152,15 +153,6 @@ def outsider_api(outsider: Persona) -> V1:
 
 # --- browser tests ----------------------------------------------------------------------------
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOTS = Path(__file__).resolve().parent / "docs" / "screenshots"
 # `make screenshots` refreshes docs/screenshots/; a plain test run writes its pictures to a
 # temporary folder, so `make test` never rewrites committed files.

@@ -42,15 +42,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from genvoris.tests.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (after the path is set)
+
 RATES = (1, 4)
 FIRST_FRAME_BUDGET_MS = 50.0
 ALLOWED_BEFORE_CLICK = "/api/widget/button-design"
@@ -271,7 +264,7 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         version = browser.version
         one_load(browser, base, args.page, 1)  # warm-up: the server's first answers, not measured
         loads = {rate: [one_load(browser, base, args.page, rate) for _ in range(args.loads)] for rate in RATES}
