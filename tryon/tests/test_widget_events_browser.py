@@ -90,6 +90,11 @@ def ready(page: Any) -> None:
 def open_widget(page: Any) -> None:
     page.click(".genvoris-tryon-btn")
     expect(dialog(page)).to_be_visible()
+    # widget.js 1.2.2 records the open (WIDGET_OPENED, the funnel started) two frames after it,
+    # off the click's path: a shopper is open that long before the page or a close can follow.
+    page.evaluate(
+        "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() => requestAnimationFrame(done))))"
+    )
 
 
 def allowed(page: Any) -> None:
@@ -190,11 +195,6 @@ class TestBeacon:
         recorded = Recorded(page)
         host_page(page, live_server, PRODUCT + loader(live_server, demo.publishable_key))
         open_widget(page)
-        # widget.js 1.2.2 queues WIDGET_OPENED two frames after the open, off the click's path: a
-        # shopper is open that long before a close can follow.
-        page.evaluate(
-            "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() => requestAnimationFrame(done))))"
-        )
         with page.expect_request(lambda r: "CLOSED" in (r.post_data or "")):
             # Left at once, within the short delay: only the beacon sends what is queued.
             page.evaluate(
